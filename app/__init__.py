@@ -1,0 +1,1 @@
+"""StemLab's user-facing layer: the desktop remix app and the `stemlab` command line."""

@@ -1,0 +1,135 @@
+"""The `stemlab` command line: `separate` here, `gui`, and the training commands when installed."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence
+
+DEMO_SONG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "demo.ogg"
+
+
+def _setup_threads() -> None:
+    # OpenMP spin-waiting fights for the two cores when anything else runs (NOTES.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def cmd_separate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from engine import GatingSettings, Separator, StemLabError, load_audio
+    from engine.export import export_separation
+    from engine.progress import Progress
+
+    if args.median_frames < 1:
+        return _fail("--median-frames must be at least 1")
+    if not 0.0 <= args.threshold <= 1.0:
+        return _fail("--threshold must lie between 0 and 1")
+    mode = "none" if args.no_gating else ("soft" if args.soft_gating else "binary")
+    gating = GatingSettings(mode=mode, threshold=args.threshold, median_frames=args.median_frames)
+    try:
+        t0 = time.perf_counter()
+        separator = Separator.load(args.model, device=args.device, precision=args.precision,
+                                   allow_untrained=args.allow_untrained)
+        if not separator.card.trained:
+            print("warning: this model is untrained (random weights); its stems mean nothing.", file=sys.stderr)
+        load_s = time.perf_counter() - t0
+        print(f"Model {separator.card.name} on {separator.device_description}; sources: "
+              f"{', '.join(separator.sources)}", file=sys.stderr)
+    except StemLabError as exc:
+        return _fail(str(exc))
+    failures = 0
+    for song in args.songs:
+        path = Path(song)
+        try:
+            audio = load_audio(path)
+            with tqdm(total=100, desc=path.name[:30], unit="%", file=sys.stderr, leave=True,
+                      disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}<{remaining}") as bar:
+                def on_progress(p: Progress) -> None:
+                    bar.n = int(100 * p.fraction) if p.stage == "separate" else 100
+                    bar.refresh()
+                result = separator.separate(audio, gating=gating, wiener=args.wiener, keep_for_regate=False,
+                                            progress=on_progress)
+            out_dir = Path(args.out) / path.stem
+            info = {"input": str(path), "input_channels": audio.source_channels,
+                    "model_card": separator.card.name, "model_metrics": separator.card.metrics,
+                    "model_load_s": round(load_s, 3), "precision": separator.precision}
+            subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
+            written = export_separation(result, out_dir, fmt=args.format, subtype=subtype, info=info)
+            for note in result.notes:
+                print(f"note: {note}", file=sys.stderr)
+            rtf = audio.duration_s / max(result.timings["total_s"], 1e-9)
+            print(f"{path.name}: {len(written) - 2} stems -> {out_dir} "
+                  f"({result.timings['total_s']:.1f} s, {rtf:.1f}x real time)")
+        except StemLabError as exc:
+            failures += 1
+            print(f"stemlab: {path.name}: {exc}", file=sys.stderr)
+        except MemoryError:
+            failures += 1
+            print(f"stemlab: {path.name}: not enough memory to separate this song.", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from app.main import run_app
+
+    return run_app(args.songs[:1])
+
+
+def _fail(message: str) -> int:
+    print(f"stemlab: {message}", file=sys.stderr)
+    return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="stemlab", description="Take songs apart into stems and remix them.")
+    sub = parser.add_subparsers(dest="command")
+
+    sep = sub.add_parser("separate", help="separate songs into stems on the command line")
+    sep.add_argument("songs", nargs="+", metavar="SONG", help="audio files (WAV, FLAC, OGG, MP3)")
+    sep.add_argument("--out", required=True, help="output folder; each song gets DIR/<song name>/")
+    sep.add_argument("--model", default="bundled", help="model card (.json) or 'bundled' (default)")
+    sep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    sep.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
+    sep.add_argument("--threshold", type=float, default=0.5, help="activity threshold (default 0.5)")
+    sep.add_argument("--median-frames", type=int, default=9, help="median filter length in frames (default 9)")
+    sep.add_argument("--no-gating", action="store_true", help="do not gate masks by predicted activity")
+    sep.add_argument("--soft-gating", action="store_true", help="multiply masks by the activity probability")
+    sep.add_argument("--wiener", action="store_true", help="refine stems with a multichannel Wiener filter")
+    sep.add_argument("--format", default="wav", choices=["wav", "flac"])
+    sep.add_argument("--bits", choices=["16", "24", "float"], help="sample format (default float WAV / 24-bit FLAC)")
+    sep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sep.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
+    sep.set_defaults(func=cmd_separate)
+
+    gui = sub.add_parser("gui", help="open the desktop remix app (default)")
+    gui.add_argument("songs", nargs="*", metavar="SONG")
+    gui.set_defaults(func=cmd_gui)
+
+    try:
+        from training.cli import register
+    except ImportError:
+        pass  # the training extras are not installed
+    else:
+        register(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    _setup_threads()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *(argv or [])])
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("stemlab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

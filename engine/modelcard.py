@@ -1,0 +1,181 @@
+"""Model files: weights (safetensors, never pickle) plus a JSON model card that must match them."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .audio import write_text_atomic
+from .errors import ModelLoadError
+from .model import IASSUNet
+
+CARD_FORMAT = "stemlab-model-card/1"
+PathLike = Union[str, os.PathLike]
+
+
+@dataclass
+class ModelCard:
+    """What a model is, how it was made and how good it is. Stored as JSON beside the weights."""
+
+    name: str
+    sources: list[str]
+    sample_rate: int
+    n_fft: int
+    hop_length: int
+    max_bin: int
+    architecture: dict[str, Any]
+    weights: str
+    sha256: str = ""
+    version: str = "0"
+    trained: bool = True
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    notes: str = ""
+    format: str = CARD_FORMAT
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], where: str) -> "ModelCard":
+        required = ("name", "sources", "sample_rate", "n_fft", "hop_length", "max_bin", "architecture", "weights")
+        missing = [k for k in required if k not in data]
+        if missing:
+            raise ModelLoadError(f"{where}: the model card lacks {', '.join(missing)}.")
+        known = set(cls.__dataclass_fields__)
+        try:
+            card = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise ModelLoadError(f"{where}: the model card is malformed ({exc}).") from exc
+        if not isinstance(card.sources, list) or not all(isinstance(s, str) for s in card.sources):
+            raise ModelLoadError(f"{where}: 'sources' must be a list of names.")
+        for key in ("sample_rate", "n_fft", "hop_length", "max_bin"):
+            if not isinstance(getattr(card, key), int) or getattr(card, key) <= 0:
+                raise ModelLoadError(f"{where}: '{key}' must be a positive integer.")
+        if not isinstance(card.architecture, dict):
+            raise ModelLoadError(f"{where}: 'architecture' must be an object.")
+        if card.max_bin > card.n_fft // 2 + 1:
+            raise ModelLoadError(f"{where}: max_bin {card.max_bin} exceeds the STFT's {card.n_fft // 2 + 1} bins.")
+        if Path(card.weights).name != card.weights:
+            raise ModelLoadError(f"{where}: 'weights' must be a file name beside the card, not a path.")
+        return card
+
+
+def sha256_file(path: PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def resources_dir() -> Path:
+    env = os.environ.get("STEMLAB_RESOURCES")
+    return Path(env) if env else Path(__file__).resolve().parent.parent / "resources"
+
+
+def bundled_card_path() -> Path:
+    """The default model's card. Raises ModelLoadError saying so when no trained model is bundled."""
+    path = resources_dir() / "models" / "iass.json"
+    if not path.exists():
+        raise ModelLoadError(
+            "No trained model is bundled with this copy of StemLab "
+            f"(expected {path}). Train one with `stemlab train` or pass --model PATH to a model card."
+        )
+    return path
+
+
+def resolve_card_path(model: PathLike) -> Path:
+    """"bundled", a card (.json), a weights file with a card beside it, or a folder holding one card."""
+    if str(model) == "bundled":
+        return bundled_card_path()
+    p = Path(model)
+    if p.is_dir():
+        cards = sorted(p.glob("*.json"))
+        if len(cards) != 1:
+            raise ModelLoadError(f"{p}: expected exactly one model card (.json) in the folder, found {len(cards)}.")
+        return cards[0]
+    if p.suffix == ".safetensors":
+        p = p.with_suffix(".json")
+    if not p.exists():
+        raise ModelLoadError(f"{p}: no such model card.")
+    return p
+
+
+def load_model(model: PathLike = "bundled", allow_untrained: bool = False) -> tuple[IASSUNet, ModelCard]:
+    """Read a card and its weights, check the hash and that the weights fit the card.
+
+    Raises ModelLoadError for anything missing, corrupt or inconsistent. An untrained card
+    (trained=false) is refused unless allow_untrained, so nobody separates with random weights unknowingly.
+    """
+    card_path = resolve_card_path(model)
+    try:
+        data = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"{card_path.name}: the model card cannot be read ({exc}).") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{card_path.name}: the model card must be a JSON object.")
+    card = ModelCard.from_json(data, card_path.name)
+    if not card.trained and not allow_untrained:
+        raise ModelLoadError(f"{card_path.name}: this model is untrained (random weights); it would not separate anything.")
+    weights_path = card_path.parent / card.weights
+    if not weights_path.exists():
+        raise ModelLoadError(f"{weights_path}: the model's weights file is missing.")
+    digest = sha256_file(weights_path)
+    if card.sha256 and digest != card.sha256:
+        raise ModelLoadError(
+            f"{weights_path.name}: the weights do not match their model card (sha256 {digest[:12]}... "
+            f"instead of {card.sha256[:12]}...). The file is corrupt or was replaced; reinstall or retrain it."
+        )
+    try:
+        state = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelLoadError(f"{weights_path.name}: the weights file is corrupt ({exc}).") from exc
+    arch = dict(card.architecture)
+    if list(arch.get("sources", card.sources)) != list(card.sources):
+        raise ModelLoadError(f"{card_path.name}: the card's sources disagree with its architecture.")
+    arch["sources"] = card.sources
+    if arch.get("n_bins", card.max_bin) != card.max_bin:
+        raise ModelLoadError(f"{card_path.name}: architecture n_bins differs from max_bin.")
+    try:
+        net = IASSUNet(**arch)
+    except (TypeError, ValueError) as exc:
+        raise ModelLoadError(f"{card_path.name}: the architecture arguments are invalid ({exc}).") from exc
+    try:
+        net.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise ModelLoadError(f"{card_path.name}: the weights do not fit the card's architecture ({first}).") from exc
+    net.eval()
+    return net, card
+
+
+def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: int, n_fft: int, hop_length: int,
+               trained: bool = True, training: Optional[dict[str, Any]] = None,
+               metrics: Optional[dict[str, Any]] = None, notes: str = "", version: str = "1") -> ModelCard:
+    """Write weights (safetensors) and card atomically; returns the card."""
+    card_path = Path(card_path)
+    weights_name = card_path.with_suffix(".safetensors").name
+    weights_path = card_path.parent / weights_name
+    tmp = weights_path.with_name(f".{weights_name}.part")
+    state = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()
+             if v.dtype.is_floating_point}
+    state.update({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
+                  if not v.dtype.is_floating_point})
+    try:
+        save_file(state, str(tmp))
+        os.replace(tmp, weights_path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    card = ModelCard(name=name, sources=list(net.sources), sample_rate=sample_rate, n_fft=n_fft,
+                     hop_length=hop_length, max_bin=net.n_bins, architecture=net.architecture(),
+                     weights=weights_name, sha256=sha256_file(weights_path), version=version, trained=trained,
+                     training=training or {}, metrics=metrics or {}, notes=notes)
+    write_text_atomic(card_path, json.dumps(asdict(card), indent=2) + "\n")
+    return card

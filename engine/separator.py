@@ -1,0 +1,342 @@
+"""The engine's facade: `Separator.load(...).separate(audio, sample_rate, progress=..., cancel=...)`.
+
+One chunked pass runs the network and renders every source's masked (ungated) stem with the
+mixture's phase. Gating is then applied as a per-sample envelope (see gating.gate_envelope), so a
+new threshold or filter length re-renders a stem in milliseconds without the network. With Wiener
+refinement the sources interact, so the masks are kept and a second chunked pass renders them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .audio import Audio, resample, to_stereo
+from .chunking import chunked_apply
+from .device import cpu_has_fast_bf16, describe, pick_device
+from .errors import AudioLoadError, SeparationError
+from .gating import GatingSettings, GatingSpec, gate_envelope, gates, settings_for
+from .model import IASSUNet
+from .modelcard import ModelCard, load_model
+from .progress import ProgressCallback
+from .spectral import STFTConfig, istft, stft
+from .wiener import wiener_refine
+
+# Bins above the model's band get the mean mask of its top bins, so stems stay full band.
+HIGH_BAND_REFERENCE_BINS = 32
+
+
+def apply_masks(masks: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
+    """Masked estimates with the mixture's phase.
+
+    masks: (n_sources, channels, max_bin, n_frames) real; spec: (channels, n_bins, n_frames) complex.
+    Returns (n_sources, channels, n_bins, n_frames) complex. Bins above the model's band take the
+    mean mask of its top bins, so stems stay full band. Multiplies real views: a real mask times a
+    complex spectrogram would first be promoted to a complex copy.
+    """
+    max_bin, n_bins = masks.shape[-2], spec.shape[-2]
+    spec_r = torch.view_as_real(spec)  # (channels, n_bins, n_frames, 2)
+    out = torch.empty((masks.shape[0],) + tuple(spec_r.shape), dtype=spec_r.dtype, device=spec.device)
+    low = min(max_bin, n_bins)
+    torch.mul(masks[:, :, :low, :, None], spec_r[None, :, :low], out=out[:, :, :low])
+    if low < n_bins:
+        high = masks[:, :, -HIGH_BAND_REFERENCE_BINS:].mean(dim=2, keepdim=True)
+        torch.mul(high[..., None], spec_r[None, :, low:], out=out[:, :, low:])
+    return torch.view_as_complex(out)
+
+
+def resample_stems(stems: np.ndarray, from_rate: int, to_rate: int, n_samples: int) -> np.ndarray:
+    """(k, 2, n) at from_rate -> (k, 2, n_samples) at to_rate."""
+    if from_rate != to_rate:
+        stems = np.stack([resample(s, from_rate, to_rate) for s in stems])
+    if stems.shape[-1] < n_samples:
+        stems = np.pad(stems, ((0, 0), (0, 0), (0, n_samples - stems.shape[-1])))
+    return stems[..., :n_samples]
+
+
+@dataclass
+class SeparationResult:
+    """Stems plus what is needed to re-gate them without the network.
+
+    stems: (n_sources, 2, n_samples) float32 gated stems at `sample_rate` (the song's own rate).
+    ungated: (n_sources, 2, n_samples) float32 masked stems before gating, or None when the
+        separation was asked not to keep them (the CLI, to save memory).
+    activity: (n_sources, n_frames) activity probabilities at `frame_rate`.
+    masks: (n_sources, 2, max_bin, n_frames) float16 ungated masks, kept only for Wiener re-rendering.
+    mixture: (2, n_model_samples) float32 stereo input at the model's rate (for Wiener re-rendering).
+    """
+
+    sources: list[str]
+    sample_rate: int
+    stems: np.ndarray
+    activity: np.ndarray
+    model_sample_rate: int
+    stft_config: STFTConfig
+    gating: GatingSpec
+    ungated: Optional[np.ndarray] = None
+    masks: Optional[np.ndarray] = None
+    mixture: Optional[np.ndarray] = None
+    wiener: bool = False
+    device: str = "cpu"
+    model_name: str = ""
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def frame_rate(self) -> float:
+        return self.model_sample_rate / self.stft_config.hop_length
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.activity.shape[-1])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.stems.shape[-1])
+
+    def frame_times(self) -> np.ndarray:
+        """Centre time in seconds of each activity frame."""
+        return np.arange(self.n_frames) / self.frame_rate
+
+    def stem(self, source: str) -> np.ndarray:
+        return self.stems[self.sources.index(source)]
+
+    def gates(self, gating: Optional[GatingSpec] = None) -> np.ndarray:
+        """(n_sources, n_frames) gates for `gating` (default: the current setting)."""
+        return gates(self.activity, self.sources, self.gating if gating is None else gating)
+
+    def envelope(self, gate: np.ndarray) -> np.ndarray:
+        """gate: (..., n_frames) -> per-sample gain (..., n_samples) at the song's rate."""
+        cfg = self.stft_config
+        n_model = int(round(self.n_samples * self.model_sample_rate / self.sample_rate))
+        env = gate_envelope(gate, cfg.hop_length, cfg.n_fft, n_model)
+        if self.model_sample_rate != self.sample_rate:
+            t_song = np.arange(self.n_samples) * (self.model_sample_rate / self.sample_rate)
+            flat = env.reshape(-1, env.shape[-1])
+            env = np.stack([np.interp(t_song, np.arange(n_model), e) for e in flat]).reshape(
+                env.shape[:-1] + (self.n_samples,)).astype(np.float32)
+        return env
+
+    def regate(self, gating: GatingSpec, sources: Optional[Sequence[str]] = None, wiener: Optional[bool] = None,
+               progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None) -> np.ndarray:
+        """Re-render the stems of `sources` (default all) with new gating, without the network.
+
+        Updates `stems` and `gating` in place once the whole render finished (a cancel leaves the
+        result as it was) and returns the new stems (len(sources), 2, n_samples).
+        """
+        names = list(self.sources) if sources is None else list(sources)
+        idx = [self.sources.index(s) for s in names]
+        use_wiener = self.wiener if wiener is None else wiener
+        t0 = time.perf_counter()
+        gate = self.gates(gating)
+        if use_wiener:
+            if self.masks is None or self.mixture is None:
+                raise SeparationError("This separation did not keep its masks; separate again with Wiener on.")
+            new = render_wiener(self.mixture, self.masks, gate, self.stft_config, idx, progress=progress,
+                                cancel=cancel)
+            new = resample_stems(new, self.model_sample_rate, self.sample_rate, self.n_samples)
+        else:
+            if self.ungated is None:
+                raise SeparationError("This separation did not keep its ungated stems, so it cannot be re-gated.")
+            new = self.ungated[idx] * self.envelope(gate[idx])[:, None, :]
+        self.stems[idx] = new
+        if isinstance(gating, GatingSettings) or sources is None:
+            self.gating = gating
+        else:
+            merged = {s: settings_for(self.gating, s) for s in self.sources}
+            merged.update({s: settings_for(gating, s) for s in names})
+            self.gating = merged
+        self.wiener = use_wiener
+        self.timings["last_regate_s"] = time.perf_counter() - t0
+        return new
+
+
+def render_wiener(mixture: np.ndarray, masks: np.ndarray, gate: np.ndarray, config: STFTConfig,
+                  source_index: Sequence[int], *, device: Union[str, torch.device] = "cpu",
+                  chunk_frames: int = 512, overlap_frames: int = 32,
+                  progress: Optional[ProgressCallback] = None,
+                  cancel: Optional[threading.Event] = None) -> np.ndarray:
+    """Gated, Wiener-refined stems from cached masks, through the one chunked path.
+
+    mixture: (2, n_samples); masks: (n_sources, 2, max_bin, n_frames); gate: (n_sources, n_frames).
+    Returns (len(source_index), 2, n_samples) float32.
+    """
+    hop = config.hop_length
+    n_frames = masks.shape[-1]
+    idx = list(source_index)
+
+    def fn(piece: torch.Tensor, start: int) -> torch.Tensor:
+        f0 = start // hop
+        spec = stft(piece, config)  # (2, n_bins, chunk_frames + 1)
+        t = spec.shape[-1]
+        m = np.zeros(masks.shape[:3] + (t,), dtype=np.float32)
+        g = np.zeros((masks.shape[0], t), dtype=np.float32)
+        avail = max(0, min(t, n_frames - f0))
+        m[..., :avail] = masks[..., f0:f0 + avail]
+        g[:, :avail] = gate[:, f0:f0 + avail]
+        if 0 < avail < t:  # frames past the song's end still overlap its last samples: hold the last frame
+            m[..., avail:] = m[..., avail - 1:avail]
+            g[:, avail:] = g[:, avail - 1:avail]
+        mt = torch.from_numpy(m).to(piece.device) * torch.from_numpy(g).to(piece.device)[:, None, None, :]
+        est = wiener_refine(apply_masks(mt, spec), spec)[idx]
+        return istft(est, config, piece.shape[-1])
+
+    (out,) = chunked_apply(mixture, fn, chunk_samples=chunk_frames * hop, overlap_samples=overlap_frames * hop,
+                           device=device, progress=progress, cancel=cancel, stage="render")
+    return out
+
+
+class Separator:
+    """A loaded model ready to separate songs; the one entry point for the GUI, the CLI and tests."""
+
+    def __init__(self, net: IASSUNet, card: ModelCard, device: Union[str, torch.device] = "auto",
+                 precision: str = "auto", chunk_seconds: float = 12.0, overlap_seconds: float = 1.0) -> None:
+        self.card = card
+        self.device = device if isinstance(device, torch.device) else pick_device(str(device))
+        self.stft_config = STFTConfig(card.n_fft, card.hop_length)
+        hop = card.hop_length
+        # Chunks are whole multiples of the network's time unit so every chunk has one shape.
+        unit = hop * 2 ** net.depth
+        self.chunk_samples = max(unit, int(round(chunk_seconds * card.sample_rate / unit)) * unit)
+        overlap = max(hop, int(round(overlap_seconds * card.sample_rate / hop)) * hop)
+        self.overlap_samples = min(self.chunk_samples // 2, overlap)
+        if precision == "auto":
+            fast = (self.device.type == "cpu" and cpu_has_fast_bf16()) or self.device.type == "cuda"
+            precision = "bf16" if fast else "fp32"
+        if precision not in ("fp32", "bf16"):
+            raise SeparationError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+        self.precision = precision
+        net = net.to(self.device).eval()
+        if self.device.type == "cpu":
+            net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.net = net
+
+    @classmethod
+    def load(cls, model: Union[str, Path] = "bundled", device: str = "auto", precision: str = "auto",
+             allow_untrained: bool = False, **kwargs: Any) -> "Separator":
+        """Load a model card + weights ("bundled" = the model shipped in resources/)."""
+        net, card = load_model(model, allow_untrained=allow_untrained)
+        return cls(net, card, device=device, precision=precision, **kwargs)
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.card.sources)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.card.sample_rate
+
+    @property
+    def device_description(self) -> str:
+        return describe(self.device)
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self.precision == "bf16":
+            with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16):
+                yield
+        else:
+            yield
+
+    def _network(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """mag: (2, max_bin, n_frames) -> masks (S, 2, max_bin, n_frames) float32, probabilities (S, n_frames)."""
+        with self._autocast():
+            x = mag[None].contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else mag[None]
+            masks, logits = self.net(x)
+        return masks[0].float(), torch.sigmoid(logits[0].float())
+
+    def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
+                 gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
+                 progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None
+                 ) -> SeparationResult:
+        """Separate a song into the model's sources.
+
+        audio: an Audio, or a (channels, n_samples) / (n_samples,) float array with sample_rate.
+        keep_for_regate=False gates the stems in place and drops what re-gating needs (half the
+        memory). Progress reports stage "separate" (and "render" with Wiener); cancel raises
+        SeparationCancelled between chunks.
+        """
+        notes: list[str] = []
+        if isinstance(audio, Audio):
+            samples, rate = audio.samples, audio.sample_rate
+            notes.extend(audio.notes)
+        else:
+            if sample_rate is None:
+                raise SeparationError("separate() needs the sample rate of a raw array")
+            samples, rate = np.asarray(audio, dtype=np.float32), int(sample_rate)
+            if samples.ndim == 1:
+                samples = samples[None]
+        if samples.ndim != 2 or samples.shape[-1] == 0:
+            raise AudioLoadError("The audio is empty.")
+        if not np.isfinite(samples).all():
+            raise AudioLoadError("The audio holds NaN or infinite samples.")
+        t0 = time.perf_counter()
+        stereo = to_stereo(np.asarray(samples, dtype=np.float32), notes)
+        mixture = resample(stereo, rate, self.sample_rate)
+        if rate != self.sample_rate:
+            notes.append(f"resampled from {rate} Hz to the model's {self.sample_rate} Hz and back")
+        config = self.stft_config
+        hop = config.hop_length
+        n_src, max_bin = len(self.sources), self.card.max_bin
+        n_model = mixture.shape[-1]
+        n_frames = config.n_frames(n_model)
+        # Pad so the frame-rate outputs cover every STFT frame of the whole song.
+        padded = np.pad(mixture, ((0, 0), (0, n_frames * hop - n_model)))
+        frames_per_chunk = self.chunk_samples // hop
+
+        def fn(piece: torch.Tensor, start: int) -> list[torch.Tensor]:
+            spec = stft(piece, config)  # (2, n_bins, frames_per_chunk + 1)
+            masks, prob = self._network(spec[:, :max_bin].abs())
+            stems = istft(apply_masks(masks, spec), config, piece.shape[-1])
+            outs = [stems, prob[:, :frames_per_chunk]]
+            if wiener:
+                outs.append(masks[..., :frames_per_chunk].half())
+            return outs
+
+        t1 = time.perf_counter()
+        outs = chunked_apply(padded, fn, chunk_samples=self.chunk_samples, overlap_samples=self.overlap_samples,
+                             strides=[1, hop, hop] if wiener else [1, hop],
+                             out_dtypes=[np.float32, np.float32, np.float16], device=self.device,
+                             progress=progress, cancel=cancel, stage="separate")
+        ungated = resample_stems(outs[0][..., :n_model], self.sample_rate, rate, stereo.shape[-1])
+        activity = outs[1]
+        masks = outs[2] if wiener else None
+        t2 = time.perf_counter()
+        result = SeparationResult(
+            sources=self.sources, sample_rate=rate, stems=ungated, activity=activity,
+            model_sample_rate=self.sample_rate, stft_config=config, gating=gating, ungated=None,
+            masks=masks if keep_for_regate else None, mixture=mixture if (wiener and keep_for_regate) else None,
+            wiener=wiener, device=self.device_description, model_name=self.card.name, notes=notes)
+        gate = result.gates()
+        if wiener:
+            assert masks is not None
+            stems = render_wiener(mixture, masks, gate, config, range(n_src), device=self.device,
+                                  progress=progress, cancel=cancel)
+            result.stems = resample_stems(stems, self.sample_rate, rate, stereo.shape[-1])
+            if keep_for_regate:
+                result.ungated = ungated
+        elif keep_for_regate:
+            result.ungated = ungated
+            result.stems = ungated * result.envelope(gate)[:, None, :]
+        else:
+            for i in range(n_src):  # in place: the CLI keeps one copy of the stems
+                ungated[i] *= result.envelope(gate[i])[None, :]
+        t3 = time.perf_counter()
+        result.timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
+        return result
+
+
+def describe_gating(spec: GatingSpec, sources: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per-source gating settings as plain data (for separation.json and sessions)."""
+    out = {}
+    for s in sources:
+        g = settings_for(spec, s)
+        out[s] = {"mode": g.mode, "threshold": g.threshold, "median_frames": g.median_frames}
+    return out

@@ -1,0 +1,62 @@
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from engine.chunking import chunk_starts, chunked_apply, fade_window
+from engine.errors import SeparationCancelled
+from engine.progress import Progress
+
+
+@pytest.mark.parametrize("n", [1, 100, 4095, 4096, 4097, 10000, 50001])
+def test_identity_through_chunker_returns_input(n: int) -> None:
+    x = np.random.default_rng(n).standard_normal((2, n)).astype(np.float32)
+    (y,) = chunked_apply(x, lambda c, s: c, chunk_samples=4096, overlap_samples=512)
+    assert y.shape == x.shape
+    np.testing.assert_allclose(y, x, atol=1e-6)
+
+
+def test_frame_rate_output_with_stride() -> None:
+    x = np.random.default_rng(0).standard_normal((2, 20480)).astype(np.float32)
+    # fn returns the chunk's start-relative frame index plus the global offset: overlap-add must give i.
+    def fn(chunk: torch.Tensor, start: int):
+        frames = torch.arange(chunk.shape[-1] // 64, dtype=torch.float32) + start // 64
+        return [chunk, frames[None]]
+    y, idx = chunked_apply(x, fn, chunk_samples=2048, overlap_samples=256, strides=[1, 64])
+    np.testing.assert_allclose(y, x, atol=1e-6)
+    np.testing.assert_allclose(idx[0], np.arange(20480 // 64), atol=1e-3)
+
+
+def test_fades_sum_to_one() -> None:
+    w = fade_window(100, 20, True, True)
+    # this chunk's fade-out and the next chunk's fade-in share the same samples
+    np.testing.assert_allclose(w[-20:] + w[:20], 1.0, atol=1e-6)
+    assert w[20:-20].min() == 1.0
+
+
+def test_chunk_starts_cover_everything() -> None:
+    for n in (1, 999, 1000, 1001, 5000):
+        starts = chunk_starts(n, 1000, 100)
+        assert starts[0] == 0 and starts[-1] + 1000 >= n
+
+
+def test_progress_and_cancel() -> None:
+    x = np.zeros((2, 10000), np.float32)
+    seen: list[Progress] = []
+    chunked_apply(x, lambda c, s: c, chunk_samples=1000, overlap_samples=100, progress=seen.append)
+    assert seen[0].done == 0 and seen[-1].done == seen[-1].total == len(chunk_starts(10000, 1000, 100)) == 11
+    cancel = threading.Event()
+
+    def fn(c: torch.Tensor, s: int) -> torch.Tensor:
+        if s > 2000:
+            cancel.set()
+        return c
+    with pytest.raises(SeparationCancelled):
+        chunked_apply(x, fn, chunk_samples=1000, overlap_samples=100, cancel=cancel)
+
+
+def test_wrong_output_length_is_an_error() -> None:
+    with pytest.raises(ValueError):
+        chunked_apply(np.zeros((2, 3000), np.float32), lambda c, s: c[:, :10], chunk_samples=1000,
+                      overlap_samples=100)

@@ -1,0 +1,66 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ModelLoadError
+from engine.modelcard import bundled_card_path, load_model
+
+
+def copy_model(src: Path, dst: Path) -> Path:
+    for f in src.parent.glob(src.stem + ".*"):
+        shutil.copy(f, dst / f.name)
+    return dst / src.name
+
+
+def test_loads_and_checks_hash(tiny_model: Path, tmp_path: Path) -> None:
+    net, card = load_model(tiny_model, allow_untrained=True)
+    assert card.sources == list(net.sources) and card.sha256
+    card_path = copy_model(tiny_model, tmp_path)
+    weights = tmp_path / card.weights
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ModelLoadError, match="do not match"):
+        load_model(card_path, allow_untrained=True)
+
+
+def test_untrained_is_refused_by_default(tiny_model: Path) -> None:
+    with pytest.raises(ModelLoadError, match="untrained"):
+        load_model(tiny_model)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"architecture": {"depth": 2}}, "do not fit"),
+    ({"sources": ["a", "b"]}, "disagree"),
+    ({"weights": "../elsewhere.safetensors"}, "file name"),
+    ({"n_fft": -1}, "positive"),
+])
+def test_card_that_does_not_fit_is_refused(tiny_model: Path, tmp_path: Path, change: dict, message: str) -> None:
+    card_path = copy_model(tiny_model, tmp_path)
+    data = json.loads(card_path.read_text())
+    for key, value in change.items():
+        if isinstance(value, dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    card_path.write_text(json.dumps(data))
+    with pytest.raises(ModelLoadError, match=message):
+        load_model(card_path, allow_untrained=True)
+
+
+def test_garbage_card_and_missing_weights(tiny_model: Path, tmp_path: Path) -> None:
+    (tmp_path / "x.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="cannot be read"):
+        load_model(tmp_path / "x.json")
+    card_path = copy_model(tiny_model, tmp_path)
+    (tmp_path / "tiny.safetensors").unlink()
+    with pytest.raises(ModelLoadError, match="missing"):
+        load_model(card_path, allow_untrained=True)
+
+
+def test_missing_bundled_model_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STEMLAB_RESOURCES", str(tmp_path))
+    with pytest.raises(ModelLoadError, match="No trained model is bundled"):
+        bundled_card_path()
