@@ -76,7 +76,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 def cmd_gui(args: argparse.Namespace) -> int:
     from app.main import run_app
 
-    return run_app(args.songs[:1])
+    return run_app(args.songs[:1], model=args.model, allow_untrained=args.allow_untrained)
 
 
 def _fail(message: str) -> int:
@@ -107,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop remix app (default)")
     gui.add_argument("songs", nargs="*", metavar="SONG")
+    gui.add_argument("--model", default=None, help="model card (.json) to separate with (default: the last used)")
+    gui.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     gui.set_defaults(func=cmd_gui)
 
     try:
@@ -115,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         pass  # the training extras are not installed
     else:
         register(sub)
+    try:
+        from training.train_cli import register as register_train
+    except ImportError:
+        pass
+    else:
+        register_train(sub)
     return parser
 
 

@@ -111,6 +111,24 @@ SUBTYPES = {"PCM_16": "PCM_16", "PCM_24": "PCM_24", "FLOAT": "FLOAT", "16": "PCM
             "float": "FLOAT"}
 
 
+def _umask() -> int:
+    # Read, not set-and-restore: os.umask(0) would briefly affect files other threads create.
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
+def _publish(tmp: str, final: Path) -> None:
+    """Give the temporary file normal permissions (mkstemp makes it private) and rename it into place."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, final)
+
+
 def write_audio(path: PathLike, samples: np.ndarray, sample_rate: int, subtype: Optional[str] = None) -> Path:
     """Write (channels, n) float audio to `path` atomically: a temporary file beside it, then rename.
 
@@ -145,7 +163,7 @@ def write_audio(path: PathLike, samples: np.ndarray, sample_rate: int, subtype: 
             sf.write(fh, data.T, int(sample_rate), format=fmt, subtype=subtype)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        _publish(tmp, p)
         tmp = ""
     except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise AudioWriteError(f"{p}: could not be written ({_short(exc)}).") from exc
@@ -167,7 +185,7 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, p)
+        _publish(tmp, p)
         tmp = ""
     except OSError as exc:
         raise AudioWriteError(f"{p}: could not be written ({_short(exc)}).") from exc

@@ -1,0 +1,61 @@
+"""Helpers shared by the benchmark scripts: test songs, peak memory, the BENCHMARKS.md writer."""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
+
+
+def synthetic_song(seconds: float, sample_rate: int = 44100, seed: int = 0) -> np.ndarray:
+    """A stereo test signal with music-like structure (tones, decaying hits, noise): (2, n) float32.
+
+    Speed and memory do not depend on what the audio contains; this only avoids degenerate input.
+    """
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    t = np.arange(n, dtype=np.float32) / sample_rate
+    out = np.zeros((2, n), np.float32)
+    for f in (55.0, 110.0, 220.0, 330.0, 440.0):
+        out += (0.05 * np.sin(2 * np.pi * f * t + rng.uniform(0, 6))).astype(np.float32)[None]
+    beat = (t % 0.5) < 0.05
+    out += (0.1 * rng.standard_normal((2, n)) * beat).astype(np.float32)
+    return out
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (VmHWM), in MB."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def machine() -> str:
+    import torch
+
+    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+            f"{torch.get_num_threads()} threads, Python {sys.version.split()[0]}")
+
+
+def write_section(name: str, body: str) -> None:
+    """Replace the text between <!-- name:begin --> and <!-- name:end --> in docs/BENCHMARKS.md."""
+    BENCHMARKS.parent.mkdir(parents=True, exist_ok=True)
+    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# StemLab benchmarks\n\nEvery figure comes from a script in `bench/`; the command that produced it is given with it.\n"
+    begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
+    block = f"{begin}\n{body.rstrip()}\n{end}"
+    if begin in text and end in text:
+        text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    tmp = BENCHMARKS.with_suffix(".md.part")
+    tmp.write_text(text)
+    os.replace(tmp, BENCHMARKS)

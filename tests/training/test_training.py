@@ -1,0 +1,131 @@
+"""The trainer: losses fall, every weighting and procedure runs, resume continues exactly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.batches import ExcerptSource
+from training.config import TrainConfig
+from training.errors import TrainingError
+from training.trainer import Trainer
+from training.weighting import dwa_weights, ebw_weights, energy_normalised_weights
+
+
+def tiny_config(sets: dict[str, Path], out: Path, **changes) -> TrainConfig:
+    cfg = TrainConfig(name="t", out_dir=str(out), train_sets=[str(sets["train"])], val_set=str(sets["val"]),
+                      depth=3, base_width=4, max_width=16, activity_hidden=8, excerpt_frames=32, batch_size=2,
+                      max_steps=4, epoch_steps=2, num_workers=0, val_excerpts=2, val_seconds=2.0,
+                      precision="fp32", log_every=1, checkpoint_minutes=60)
+    for k, v in changes.items():
+        setattr(cfg, k, v)
+    return cfg
+
+
+def test_dwa_matches_hand_computation() -> None:
+    assert dwa_weights([[1.0, 2.0]]).tolist() == [1.0, 1.0]  # fewer than two epochs: ones
+    w = dwa_weights([[1.0, 1.0, 1.0], [0.5, 1.0, 0.9]], temperature=2.0)
+    r = np.array([0.5, 1.0, 0.9])
+    expected = 3 * np.exp(r / 2) / np.exp(r / 2).sum()
+    np.testing.assert_allclose(w, expected)
+    assert abs(w.sum() - 3) < 1e-9 and w[1] > w[2] > w[0]
+
+
+def test_ebw_and_energy_normalised_match_hand_computation() -> None:
+    np.testing.assert_allclose(ebw_weights([4.0, 1.0, 2.0], power=1), [1.0, 4.0, 2.0])
+    np.testing.assert_allclose(ebw_weights([4.0, 1.0, 2.0], power=2), [1.0, 16.0, 4.0])
+    np.testing.assert_allclose(ebw_weights([4.0, 0.0]), [1.0, 1.0])
+    w = energy_normalised_weights([4.0, 1.0, 2.0])
+    np.testing.assert_allclose(w, np.array([0.25, 1.0, 0.5]) / 1.75)
+
+
+def test_batches_are_a_function_of_the_step(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_sets, tmp_path)
+    src = ExcerptSource(cfg.train_sets, cfg)
+    a, b = src.batch(7, None), src.batch(7, None)
+    assert torch.equal(a.mixture, b.mixture) and torch.equal(a.activity, b.activity)
+    assert a.mixture.shape == (2, 2, cfg.excerpt_samples) and a.stems.shape == (2, 6, 2, cfg.excerpt_samples)
+    assert a.activity.shape == (2, 6, cfg.excerpt_frames)
+    torch.testing.assert_close(a.stems.sum(1), a.mixture, atol=1e-5, rtol=0)
+    assert not torch.equal(src.batch(8, None).mixture, a.mixture)
+
+
+def test_one_batch_overfit_loss_falls_tenfold(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_sets, tmp_path, lr=1e-2, activity_weight=0.0, gain_db=0.0, remix_prob=0.0,
+                      channels_last=False, mask_activation="softmax", base_width=8, max_width=32)
+    trainer = Trainer(cfg, progress=False)
+    batch = ExcerptSource(cfg.train_sets, cfg).batch(0, None)
+    first = None
+    for _ in range(100):
+        sep, _, cnt, _ = trainer.train_step(batch)
+        loss = float(sep.sum())
+        first = loss if first is None else first
+    assert loss < first / 10, (first, loss)
+
+
+@pytest.mark.parametrize("weighting,scope", [("unit", "dataset"), ("dwa", "dataset"), ("ebw1", "dataset"),
+                                             ("ebw2", "batch"), ("energy_norm", "dataset")])
+def test_two_epochs_for_each_weighting(tiny_sets: dict[str, Path], tmp_path: Path, weighting: str, scope: str) -> None:
+    cfg = tiny_config(tiny_sets, tmp_path, weighting=weighting, ebw_scope=scope,
+                      val_set=str(tiny_sets["val"]) if weighting == "unit" else None)
+    result = Trainer(cfg, progress=False).run()
+    assert result["step"] == 4 and result["epoch"] == 2
+    assert (tmp_path / "checkpoint.pt").exists()
+    if weighting == "unit":
+        assert (tmp_path / "best.pt").exists()
+
+
+@pytest.mark.parametrize("procedure", ["simultaneous", "interleaved", "interleaved_accum"])
+def test_two_epochs_for_each_procedure(tiny_sets: dict[str, Path], tmp_path: Path, procedure: str) -> None:
+    sets = [str(tiny_sets["partial"])] if procedure != "simultaneous" else [str(tiny_sets["train"])]
+    cfg = tiny_config(tiny_sets, tmp_path, procedure=procedure, train_sets=sets, max_steps=12, epoch_steps=6,
+                      val_set=None)
+    trainer = Trainer(cfg, progress=False)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    result = trainer.run()
+    assert result["epoch"] == 2
+    changed = [k for k, v in trainer.model.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("encoders") for k in changed)
+
+
+def test_interleaved_batch_trains_only_its_source(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    cfg = tiny_config(tiny_sets, tmp_path, procedure="interleaved", train_sets=[str(tiny_sets["partial"])])
+    trainer = Trainer(cfg, progress=False)
+    batch = ExcerptSource(cfg.train_sets, cfg).batch(0, 2)  # the bass
+    assert batch.known[:, 2].all() and not batch.known[:, [0, 1, 3, 4, 5]].any()
+    trainer.optimizer.zero_grad()
+    trainer.train_step(batch)
+    grad = trainer.model.activity_head[-1].weight.grad[:, :, 0]
+    assert grad[2].abs().sum() > 0 and grad[[0, 1, 3, 4, 5]].abs().sum() == 0
+
+
+def test_resume_gives_the_same_next_steps(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    straight = Trainer(tiny_config(tiny_sets, tmp_path / "a", val_set=None, weighting="dwa"), progress=False)
+    straight.run()
+    first = Trainer(tiny_config(tiny_sets, tmp_path / "b", val_set=None, weighting="dwa", max_steps=2),
+                    progress=False)
+    first.run()
+    resumed = Trainer(tiny_config(tiny_sets, tmp_path / "b", val_set=None, weighting="dwa"), resume=True,
+                      progress=False)
+    assert resumed.step == 2
+    resumed.run()
+    for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_corrupt_checkpoint_is_refused(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=2), progress=False).run()
+    ckpt = tmp_path / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    with pytest.raises(TrainingError, match="corrupt"):
+        Trainer(tiny_config(tiny_sets, tmp_path, val_set=None), resume=True, progress=False)
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(TrainingError):
+        TrainConfig.from_dict({"weighting": "magic"})
+    with pytest.raises(TrainingError):
+        TrainConfig.from_dict({"no_such_setting": 1})

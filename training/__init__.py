@@ -1,0 +1,1 @@
+"""Training side of StemLab: generated multitrack data, benchmark set, model training and evaluation."""

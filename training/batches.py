@@ -1,0 +1,201 @@
+"""Training batches from generated multitrack sets: random excerpts, remixing across songs, gains.
+
+Batch k depends only on (seed, k), so a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+import soundfile as sf
+import torch
+from torch.utils.data import IterableDataset
+
+from training.config import TrainConfig
+from training.dataset import MultitrackDataset, SongEntry
+from training.errors import TrainingError
+
+
+@dataclass
+class Batch:
+    """mixture: (batch, 2, n_samples); stems: (batch, n_sources, 2, n_samples);
+    activity: (batch, n_sources, n_frames) 0/1 labels; known: (batch, n_sources) bool, whether the
+    source's audio and labels are known for that item; source: the one source an interleaved batch trains."""
+
+    mixture: torch.Tensor
+    stems: torch.Tensor
+    activity: torch.Tensor
+    known: torch.Tensor
+    step: int
+    source: Optional[int] = None
+
+
+def read_range(path: Path, start: int, n: int) -> np.ndarray:
+    """(2, n) float32 from an audio file's sample range, zero-padded past its end."""
+    out = np.zeros((2, n), dtype=np.float32)
+    with sf.SoundFile(str(path)) as f:
+        if start < f.frames:
+            f.seek(start)
+            d = f.read(n, dtype="float32", always_2d=True).T
+            if d.shape[0] == 1:
+                d = np.repeat(d, 2, axis=0)
+            out[:, :d.shape[1]] = d[:2]
+    return out
+
+
+class ExcerptSource:
+    """Reads excerpts of stems and their labels from one or more generated sets."""
+
+    def __init__(self, roots: Sequence[str], cfg: TrainConfig) -> None:
+        self.cfg = cfg
+        self.sets = []
+        for root in roots:
+            if not Path(root).exists():
+                raise TrainingError(f"{root}: no such data set; make one with `stemlab make-data --out {root}`")
+            self.sets.append(MultitrackDataset(root))
+        self.sources = list(cfg.sources)
+        for ds in self.sets:
+            if list(ds.sources) != self.sources:
+                raise TrainingError(f"{ds.root}: its sources {list(ds.sources)} differ from the run's {self.sources}")
+            if ds.sample_rate != cfg.sample_rate or ds.config.hop_length != cfg.hop_length:
+                raise TrainingError(f"{ds.root}: sample rate / hop length differ from the run's")
+        self.songs: list[tuple[MultitrackDataset, SongEntry]] = [
+            (ds, e) for ds in self.sets for e in ds.songs if e.n_samples > cfg.excerpt_samples]
+        if not self.songs:
+            raise TrainingError("the training sets hold no song longer than one excerpt")
+        # songs whose every source is known (for simultaneous batches and remixing)
+        self.full = [i for i, (_, e) in enumerate(self.songs) if set(e.known) >= set(self.sources)]
+        self.by_source = {j: [i for i, (_, e) in enumerate(self.songs) if s in e.known]
+                          for j, s in enumerate(self.sources)}
+
+    def labels(self, ds: MultitrackDataset, e: SongEntry, source: str, f0: int, n_frames: int) -> np.ndarray:
+        lab = ds.labels(e)
+        j = list(ds.sources).index(source)
+        kind = self.cfg.activity_labels
+        if kind == "energy":
+            a = lab["energy_activity"][j]
+        elif kind == "note":
+            a = lab["note_activity"][j]
+        else:
+            a = np.maximum(lab["energy_activity"][j], lab["note_activity"][j])
+        seg = np.zeros(n_frames, dtype=np.float32)
+        part = a[f0:f0 + n_frames]
+        seg[:part.shape[0]] = part
+        return seg
+
+    def stem(self, ds: MultitrackDataset, e: SongEntry, source: str, start: int, n: int) -> np.ndarray:
+        if source in e.stems:
+            return read_range(e.path / f"{source}.flac", start, n)
+        return np.zeros((2, n), dtype=np.float32)  # known and silent in this song
+
+    def random_start(self, e: SongEntry, rng: np.random.Generator) -> int:
+        hop = self.cfg.hop_length
+        last = max(0, e.n_samples - self.cfg.excerpt_samples)
+        return int(rng.integers(0, last // hop + 1)) * hop
+
+    def item(self, rng: np.random.Generator, source: Optional[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """One training item: mixture (2, n), stems (S, 2, n), labels (S, T), known (S,)."""
+        cfg = self.cfg
+        n, hop = cfg.excerpt_samples, cfg.hop_length
+        n_frames = n // hop + 1
+        n_src = len(self.sources)
+        stems = np.zeros((n_src, 2, n), dtype=np.float32)
+        labels = np.zeros((n_src, n_frames), dtype=np.float32)
+        known = np.zeros(n_src, dtype=bool)
+        if source is None:
+            if not self.full:
+                raise TrainingError("simultaneous training needs songs with every stem; the sets are partial")
+            ds, e = self.songs[self.full[int(rng.integers(len(self.full)))]]
+            start = self.random_start(e, rng)
+            for j, s in enumerate(self.sources):
+                ds_j, e_j, start_j = ds, e, start
+                if rng.random() < cfg.remix_prob:
+                    ds_j, e_j = self.songs[self.full[int(rng.integers(len(self.full)))]]
+                    start_j = self.random_start(e_j, rng)
+                stems[j] = self.stem(ds_j, e_j, s, start_j, n)
+                labels[j] = self.labels(ds_j, e_j, s, start_j // hop, n_frames)
+                known[j] = True
+            gains = 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db, size=n_src) / 20.0)
+            stems *= gains[:, None, None].astype(np.float32)
+            swap = rng.random(n_src) < cfg.swap_prob
+            stems[swap] = stems[swap][:, ::-1]
+            mixture = stems.sum(axis=0)
+        else:
+            pool = self.by_source[source]
+            if not pool:
+                raise TrainingError(f"no song in the training sets knows the {self.sources[source]} stem")
+            ds, e = self.songs[pool[int(rng.integers(len(pool)))]]
+            start = self.random_start(e, rng)
+            s = self.sources[source]
+            if e.has_mixture_file:
+                mixture = read_range(e.path / "mixture.flac", start, n)
+            else:
+                mixture = np.zeros((2, n), dtype=np.float32)
+                for other in e.stems:
+                    mixture += read_range(e.path / f"{other}.flac", start, n)
+            stems[source] = self.stem(ds, e, s, start, n)
+            labels[source] = self.labels(ds, e, s, start // hop, n_frames)
+            known[source] = True
+            g = np.float32(10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db) / 20.0))
+            mixture = mixture * g
+            stems *= g
+            if rng.random() < cfg.swap_prob:
+                mixture, stems = mixture[::-1].copy(), stems[:, ::-1].copy()
+        # Keep the mixture's peak under full scale, as a real file would be.
+        peak = float(np.abs(mixture).max())
+        if peak > 1.0:
+            mixture, stems = mixture / peak, stems / peak
+        return mixture, stems, labels, known
+
+    def batch(self, step: int, source: Optional[int]) -> Batch:
+        rng = np.random.default_rng([self.cfg.seed, step])
+        items = [self.item(rng, source) for _ in range(self.cfg.batch_size)]
+        return Batch(
+            mixture=torch.from_numpy(np.stack([i[0] for i in items])),
+            stems=torch.from_numpy(np.stack([i[1] for i in items])),
+            activity=torch.from_numpy(np.stack([i[2] for i in items])),
+            known=torch.from_numpy(np.stack([i[3] for i in items])),
+            step=step, source=source,
+        )
+
+
+def source_for_step(cfg: TrainConfig, step: int) -> Optional[int]:
+    """None for simultaneous batches; the source in turn for interleaved ones."""
+    if cfg.procedure == "simultaneous":
+        return None
+    return step % len(cfg.sources)
+
+
+class BatchStream(IterableDataset):
+    """Batches for steps start, start+1, ... (each a pure function of the seed and the step)."""
+
+    def __init__(self, source: ExcerptSource, start_step: int) -> None:
+        super().__init__()
+        self.source = source
+        self.start_step = start_step
+
+    def __iter__(self) -> Iterator[Batch]:
+        step = self.start_step
+        while True:
+            yield self.source.batch(step, source_for_step(self.source.cfg, step))
+            step += 1
+
+
+def collate_identity(batch: Batch) -> Batch:
+    return batch
+
+
+def estimate_source_energy(source: ExcerptSource, n_items: int = 64, seed: int = 12345) -> np.ndarray:
+    """Mean energy (mean square) of each source over random excerpts of the training sets: (S,)."""
+    rng = np.random.default_rng(seed)
+    sums = np.zeros(len(source.sources))
+    counts = np.zeros(len(source.sources))
+    for k in range(n_items):
+        src = None if source.full else k % len(source.sources)
+        _, stems, _, known = source.item(rng, src)
+        sums += np.where(known, (stems ** 2).mean(axis=(1, 2)), 0.0)
+        counts += known
+    return sums / np.maximum(counts, 1)

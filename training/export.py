@@ -1,0 +1,44 @@
+"""Turn a training run into a model file + model card the engine loads."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import torch
+
+from engine.model import IASSUNet
+from engine.modelcard import ModelCard, save_model
+from training.config import TrainConfig
+from training.errors import TrainingError
+from training.models import build_model
+
+
+def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best.pt",
+               metrics_file: Optional[Path] = None) -> ModelCard:
+    path = run / checkpoint
+    if not path.exists():
+        raise TrainingError(f"{path}: no such checkpoint")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = TrainConfig.from_dict(state["config"])
+    if cfg.model != "iass":
+        raise TrainingError("only IASS runs export to engine model cards")
+    net = build_model(cfg)
+    assert isinstance(net, IASSUNet)
+    net.load_state_dict(state["model"])
+    metrics: dict[str, Any] = {"validation": state.get("metrics", {})}
+    if metrics_file is not None:
+        metrics.update(json.loads(metrics_file.read_text()))
+    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True) if (run / "checkpoint.pt").exists() else {}
+    training = {
+        "recipe": {k: v for k, v in state["config"].items() if k not in ("out_dir",)},
+        "steps": int(state.get("step", 0)),
+        "epochs": int(state.get("epoch", 0)),
+        "train_hours_wall": round(float(ckpt.get("elapsed_s", 0.0)) / 3600, 2) if ckpt else None,
+        "data": "songs written by StemLab's generator (training/songgen.py), rendered stem by stem with "
+                "training SoundFonts; never TimGM6mb or real composers' songs",
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_model(net, out, name=name, sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
+                      hop_length=cfg.hop_length, trained=True, training=training, metrics=metrics)

@@ -1,0 +1,93 @@
+"""Activity labels per stem per STFT frame: from the notes (what was played) and from the rendered
+stem's energy (what can be heard), at the model's frame rate (frame t centred on sample t * hop_length).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from engine.spectral import STFTConfig
+
+DEFAULT_CONFIG = STFTConfig()
+ENERGY_THRESHOLD_DB = -60.0  # frame RMS (dBFS) above which a stem counts as sounding
+SILENCE_DB = -120.0
+# Drum notes are written as short ticks; a hit sounds longer than that, so note labels hold it this long.
+MIN_NOTE_S = {"drums": 0.15}
+
+
+def note_activity(intervals: Iterable[tuple[float, float]], n_frames: int, sample_rate: int,
+                  config: STFTConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """Notes (start_s, end_s) -> (n_frames,) uint8: 1 where any note sounds at the frame centre.
+
+    The frame nearest each onset is always active, so even a note shorter than a hop is labelled.
+    """
+    out = np.zeros(n_frames, dtype=np.uint8)
+    hop = config.hop_length
+    for start_s, end_s in intervals:
+        s0 = start_s * sample_rate
+        s1 = max(end_s * sample_rate, s0 + 1)
+        f0 = int(np.ceil(s0 / hop))
+        f1 = int(np.ceil(s1 / hop))  # first frame centred at or after the note end
+        onset = round(s0 / hop)
+        if onset < n_frames:
+            out[max(onset, 0)] = 1
+        if f1 > f0 and f0 < n_frames:
+            out[max(f0, 0):min(f1, n_frames)] = 1
+    return out
+
+
+def frame_energy_db(x: np.ndarray, config: STFTConfig = DEFAULT_CONFIG) -> np.ndarray:
+    """x: (channels, n_samples) -> (n_frames,) float32 RMS in dBFS over a Hann-free n_fft window
+    centred on each frame (zero outside the signal), averaged over channels."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    n = x.shape[-1]
+    n_frames = config.n_frames(n)
+    power = (x ** 2).mean(axis=0)
+    half = config.n_fft // 2
+    cs = np.concatenate([[0.0], np.cumsum(power)])
+    centres = np.arange(n_frames) * config.hop_length
+    lo = np.clip(centres - half, 0, n)
+    hi = np.clip(centres + half, 0, n)
+    ms = (cs[hi] - cs[lo]) / config.n_fft
+    with np.errstate(divide="ignore"):
+        db = 10.0 * np.log10(np.maximum(ms, 1e-12))
+    return np.maximum(db, SILENCE_DB).astype(np.float32)
+
+
+def energy_activity(x: np.ndarray, config: STFTConfig = DEFAULT_CONFIG,
+                    threshold_db: float = ENERGY_THRESHOLD_DB) -> np.ndarray:
+    """x: (channels, n_samples) -> (n_frames,) uint8, 1 where the frame RMS exceeds threshold_db."""
+    return (frame_energy_db(x, config) > threshold_db).astype(np.uint8)
+
+
+def song_labels(note_intervals: Mapping[str, Sequence[tuple[float, float]]], stems: Mapping[str, np.ndarray],
+                sources: Sequence[str], n_samples: int, sample_rate: int,
+                config: STFTConfig = DEFAULT_CONFIG, threshold_db: float = ENERGY_THRESHOLD_DB
+                ) -> dict[str, np.ndarray]:
+    """Both kinds of labels for a song.
+
+    Returns note_activity, energy_activity: (n_sources, n_frames) uint8; energy_db: (n_sources, n_frames)
+    float16; present: (n_sources,) uint8 (the stem has sound in this song).
+    """
+    n_frames = config.n_frames(n_samples)
+    n_src = len(sources)
+    notes = np.zeros((n_src, n_frames), dtype=np.uint8)
+    energy = np.zeros((n_src, n_frames), dtype=np.uint8)
+    edb = np.full((n_src, n_frames), SILENCE_DB, dtype=np.float32)
+    present = np.zeros(n_src, dtype=np.uint8)
+    for i, s in enumerate(sources):
+        if s in note_intervals:
+            least = MIN_NOTE_S.get(s, 0.0)
+            iv = [(a, max(b, a + least)) for a, b in note_intervals[s]]
+            notes[i] = note_activity(iv, n_frames, sample_rate, config)
+        x: np.ndarray | None = stems.get(s)
+        if x is not None:
+            edb[i] = frame_energy_db(x, config)
+            energy[i] = edb[i] > threshold_db
+            present[i] = 1
+    return {"note_activity": notes, "energy_activity": energy, "energy_db": edb.astype(np.float16),
+            "present": present}

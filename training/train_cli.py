@@ -1,0 +1,98 @@
+"""`stemlab train` and `stemlab export-model`: command-line front ends of the trainer."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from engine.errors import StemLabError
+from training.config import TrainConfig
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
+        if f.type in ("bool", bool):
+            p.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction)
+        elif f.name in ("train_sets", "sources"):
+            p.add_argument(flag, dest=f.name, nargs="+", default=None)
+        else:
+            kind: Any = {"int": int, "float": float}.get(str(f.type), str)
+            p.add_argument(flag, dest=f.name, type=kind, default=None,
+                           help=None if default is None else f"(default {default})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    base: dict[str, Any] = {}
+    if args.config:
+        base = json.loads(Path(args.config).read_text())
+    elif args.resume and args.out_dir and (Path(args.out_dir) / "config.json").exists():
+        base = json.loads((Path(args.out_dir) / "config.json").read_text())
+    for f in fields(TrainConfig):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            base[f.name] = value
+    if "val_set" in base and base["val_set"] in ("", "none", "None"):
+        base["val_set"] = None
+    return TrainConfig.from_dict(base)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from training.trainer import Trainer
+
+    try:
+        cfg = config_from_args(args)
+        result = Trainer(cfg, resume=args.resume, progress=not args.quiet).run()
+    except StemLabError as exc:
+        print(f"stemlab train: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from training.export import export_run
+
+    try:
+        card = export_run(Path(args.run), Path(args.out), name=args.name, checkpoint=args.checkpoint,
+                          metrics_file=Path(args.metrics) if args.metrics else None)
+    except StemLabError as exc:
+        print(f"stemlab export-model: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out} ({card.name}, sha256 {card.sha256[:12]}...)")
+    return 0
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = subparsers.add_parser("train", help="train the IASS model (or the Open-Unmix baseline)",
+                              description="Train on generated multitrack sets. Flags override --config.")
+    p.add_argument("--config", help="a JSON training config (flags override it)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    p.add_argument("--quiet", action="store_true")
+    _add_config_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    e = subparsers.add_parser("export-model", help="write a run's best weights as a model card + weights")
+    e.add_argument("--run", required=True, help="the run folder")
+    e.add_argument("--out", required=True, help="the model card to write, e.g. resources/models/iass.json")
+    e.add_argument("--name", default="iass")
+    e.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "checkpoint.pt"])
+    e.add_argument("--metrics", help="a JSON file of evaluation metrics to put in the card")
+    e.set_defaults(func=cmd_export)
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    parser = argparse.ArgumentParser(prog="stemlab-train")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
