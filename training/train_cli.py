@@ -85,6 +85,10 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     e.add_argument("--metrics", help="a JSON file of evaluation metrics to put in the card")
     e.set_defaults(func=cmd_export)
 
+    from training.evaluate import register as register_evaluate
+
+    register_evaluate(subparsers)
+
 
 def main(argv: "list[str] | None" = None) -> int:
     parser = argparse.ArgumentParser(prog="stemlab-train")

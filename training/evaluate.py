@@ -1,0 +1,240 @@
+"""`stemlab evaluate`: separate every excerpt of a set and score it against the true stems.
+
+Per source and on average: whole-excerpt SDR (the Music Demixing Challenge's figure), optionally
+BSSEval v4 SDR/SIR/SAR from museval (slow), and activity-detection precision/recall/F1 after
+thresholding and median filtering. The same report carries the references: silence (0 dB), the
+mixture as the estimate, and the oracle ideal ratio and binary masks with the same STFT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from engine.chunking import chunked_apply
+from engine.errors import StemLabError
+from engine.gating import GatingSettings, gates
+from engine.model import IASSUNet
+from engine.modelcard import ModelCard
+from engine.separator import Separator, apply_masks
+from engine.spectral import STFTConfig, istft, stft
+from training.config import TrainConfig
+from training.dataset import MultitrackDataset
+from training.errors import TrainingError
+from training.metrics import is_active, precision_recall_f1, sdr
+from training.models import build_model
+
+# separate(mixture (2, n)) -> (stems (S, 2, n) ungated, activity probabilities (S, frames) or None)
+SeparateFn = Callable[[np.ndarray], tuple[np.ndarray, Optional[np.ndarray]]]
+
+
+def load_for_eval(model: str) -> tuple[str, list[str], STFTConfig, SeparateFn]:
+    """A model card, "bundled", or a training checkpoint (.pt, IASS or Open-Unmix) -> a separate function."""
+    if model.endswith(".pt"):
+        state = torch.load(model, map_location="cpu", weights_only=True)
+        cfg = TrainConfig.from_dict(state["config"])
+        net = build_model(cfg)
+        net.load_state_dict(state["model"])
+        net.eval()
+        if isinstance(net, IASSUNet):
+            card = ModelCard(name=f"{cfg.name} ({Path(model).name})", sources=list(cfg.sources),
+                             sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                             max_bin=cfg.max_bin, architecture=net.architecture(), weights="-")
+            return card.name, list(cfg.sources), STFTConfig(cfg.n_fft, cfg.hop_length), _engine_fn(Separator(net, card))
+        return f"{cfg.name} ({Path(model).name})", list(cfg.sources), STFTConfig(cfg.n_fft, cfg.hop_length), \
+            _masker_fn(net, STFTConfig(cfg.n_fft, cfg.hop_length), cfg.max_bin)
+    sep = Separator.load(model)
+    return sep.card.name, sep.sources, sep.stft_config, _engine_fn(sep)
+
+
+def _engine_fn(sep: Separator) -> SeparateFn:
+    def fn(mixture: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        r = sep.separate(mixture, sep.sample_rate, gating=GatingSettings(mode="none"))
+        return r.stems, r.activity
+    return fn
+
+
+def _masker_fn(net: torch.nn.Module, config: STFTConfig, max_bin: int) -> SeparateFn:
+    """A mask network without an activity head (the Open-Unmix baseline), through the same chunked path."""
+    hop = config.hop_length
+    chunk = 1024 * hop
+
+    def fn(mixture: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        def piece_fn(piece: torch.Tensor, start: int) -> torch.Tensor:
+            spec = stft(piece, config)
+            masks, _ = net(spec[:, :max_bin].abs()[None])
+            return istft(apply_masks(masks[0].float(), spec), config, piece.shape[-1])
+        (stems,) = chunked_apply(mixture, piece_fn, chunk_samples=chunk, overlap_samples=64 * hop)
+        return stems, None
+    return fn
+
+
+def oracle_stems(stems: np.ndarray, mixture: np.ndarray, config: STFTConfig, binary: bool) -> np.ndarray:
+    """Ideal ratio mask |S_j| / sum_k |S_k| (or the ideal binary mask) applied to the mixture."""
+    spec_s = stft(torch.from_numpy(stems), config)
+    spec_x = stft(torch.from_numpy(mixture), config)
+    mag = spec_s.abs()
+    if binary:
+        masks = (mag == mag.max(dim=0, keepdim=True).values).float()
+    else:
+        masks = mag / (mag.sum(dim=0, keepdim=True) + 1e-10)
+    return istft(masks * spec_x[None], config, mixture.shape[-1]).numpy()
+
+
+def museval_v4(reference: np.ndarray, estimates: np.ndarray, sample_rate: int) -> dict[str, np.ndarray]:
+    """BSSEval v4 medians over 1-s windows per source: reference, estimates (S, 2, n)."""
+    import types
+
+    # museval's package imports musdb -> stempeg, which refuses to load without ffmpeg; its metrics
+    # need neither, so an empty stand-in satisfies that import.
+    sys.modules.setdefault("musdb", types.ModuleType("musdb"))
+    import museval
+
+    sdr_, isr, sir, sar = museval.evaluate(np.transpose(reference, (0, 2, 1)), np.transpose(estimates, (0, 2, 1)),
+                                           win=sample_rate, hop=sample_rate)
+    return {k: np.nanmedian(v, axis=1) for k, v in (("sdr", sdr_), ("sir", sir), ("sar", sar))}
+
+
+def evaluate(model: str, set_dir: str, *, gating: GatingSettings = GatingSettings(), museval_n: int = 0,
+             limit: int = 0, progress: bool = True) -> dict[str, Any]:
+    name, sources, config, separate = load_for_eval(model)
+    ds = MultitrackDataset(set_dir)
+    if list(ds.sources) != sources:
+        raise TrainingError(f"the set's sources {list(ds.sources)} differ from the model's {sources}")
+    songs = ds.songs[:limit] if limit else ds.songs
+    methods = ("gated", "ungated", "mixture", "oracle_irm", "oracle_ibm")
+    scores: dict[str, list[list[float]]] = {m: [[] for _ in sources] for m in methods}
+    bss: dict[str, list[list[float]]] = {f"{m}_{k}": [[] for _ in sources] for m in ("gated", "ungated")
+                                         for k in ("sdr", "sir", "sar")}
+    detection = [[] for _ in sources]  # (pred, truth) frame arrays, concatenated later
+    t0 = time.perf_counter()
+    for k, e in enumerate(songs):
+        ex = ds.load_song(e)
+        stems = np.stack([ex.stems.get(s, np.zeros_like(ex.mixture)) for s in sources])
+        mixture = stems.sum(axis=0)
+        est, prob = separate(mixture)
+        if prob is not None:
+            from engine.gating import gate_envelope
+            g = gates(prob, sources, gating)
+            est_g = est * gate_envelope(g, config.hop_length, config.n_fft, est.shape[-1])[:, None, :]
+            for j, s in enumerate(sources):
+                truth = ex.energy_activity[s][: g.shape[1]]
+                detection[j].append((g[j][: truth.shape[0]] > 0.5, truth > 0))
+        else:
+            est_g = est
+        refs = {"gated": est_g, "ungated": est, "mixture": np.repeat(mixture[None], len(sources), 0),
+                "oracle_irm": oracle_stems(stems, mixture, config, False),
+                "oracle_ibm": oracle_stems(stems, mixture, config, True)}
+        for j in range(len(sources)):
+            if not is_active(stems[j]):
+                continue
+            for m in methods:
+                scores[m][j].append(sdr(stems[j], refs[m][j]))
+        if k < museval_n:
+            # museval refuses silent references and wholly silent estimates: score the stems that play
+            # and whose estimate is not all zeros (a gated-away stem has no museval score)
+            for m, x in (("gated", est_g), ("ungated", est)):
+                active = [j for j in range(len(sources)) if np.any(stems[j]) and np.any(x[j])]
+                if len(active) < 1:
+                    continue
+                res = museval_v4(stems[active], x[active], ds.sample_rate)
+                for i, j in enumerate(active):
+                    if is_active(stems[j]):
+                        for key in ("sdr", "sir", "sar"):
+                            bss[f"{m}_{key}"][j].append(float(res[key][i]))
+        if progress:
+            print(f"\revaluate: {k + 1}/{len(songs)} excerpts", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    report: dict[str, Any] = {"model": name, "set": str(set_dir), "n_excerpts": len(songs), "sources": sources,
+                              "gating": {"mode": gating.mode, "threshold": gating.threshold,
+                                         "median_frames": gating.median_frames},
+                              "seconds": round(time.perf_counter() - t0, 1), "sdr": {}, "museval": {},
+                              "activity": {}}
+    for m in methods:
+        per = {s: (float(np.mean(v)) if v else None) for s, v in zip(sources, scores[m])}
+        vals = [v for v in per.values() if v is not None]
+        report["sdr"][m] = {"per_source": per, "mean": float(np.mean(vals)) if vals else None,
+                            "n": {s: len(v) for s, v in zip(sources, scores[m])}}
+    report["sdr"]["silence"] = {"per_source": {s: 0.0 for s in sources}, "mean": 0.0}
+    if museval_n:
+        for key, lists in bss.items():
+            # median over frames (inside museval_v4), then median over excerpts
+            report["museval"][key] = {s: (float(np.median(v)) if v else None) for s, v in zip(sources, lists)}
+    for j, s in enumerate(sources):
+        if detection[j]:
+            pred = np.concatenate([d[0] for d in detection[j]])
+            truth = np.concatenate([d[1] for d in detection[j]])
+            p, r, f = precision_recall_f1(pred, truth)
+            report["activity"][s] = {"precision": p, "recall": r, "f1": f}
+    return report
+
+
+def markdown(report: dict[str, Any]) -> str:
+    sources = report["sources"]
+    head = "| estimate | " + " | ".join(sources) + " | mean |\n| --- |" + " --- |" * (len(sources) + 1) + "\n"
+    names = {"gated": f"{report['model']}, gated", "ungated": f"{report['model']}, no gating",
+             "mixture": "mixture as estimate", "silence": "silence", "oracle_irm": "oracle ideal ratio mask",
+             "oracle_ibm": "oracle ideal binary mask"}
+    rows = []
+    for m in ("gated", "ungated", "silence", "mixture", "oracle_irm", "oracle_ibm"):
+        r = report["sdr"][m]
+        cells = [("" if r["per_source"][s] is None else f"{r['per_source'][s]:.2f}") for s in sources]
+        rows.append(f"| {names[m]} | " + " | ".join(cells) + f" | {r['mean']:.2f} |")
+    out = [f"SDR in dB (whole excerpt, mean over excerpts where the stem plays), {report['n_excerpts']} excerpts "
+           f"of `{report['set']}`:", "", head + "\n".join(rows)]
+    if report["museval"]:
+        out += ["", "BSSEval v4 (museval; median over 1-s frames, then over excerpts; frames where the estimate "
+                "is all zeros are dropped by museval, which flatters gating):", "",
+                "| estimate | metric | " + " | ".join(sources) + " |",
+                "| --- | --- |" + " --- |" * len(sources)]
+        for key, per in report["museval"].items():
+            m, metric = key.rsplit("_", 1)
+            out.append(f"| {m} | {metric.upper()} | " + " | ".join("" if per[s] is None else f"{per[s]:.2f}"
+                                                                  for s in sources) + " |")
+    if report["activity"]:
+        g = report["gating"]
+        out += ["", f"Activity detection (threshold {g['threshold']}, median {g['median_frames']} frames) against "
+                "the energy labels:", "", "| | " + " | ".join(sources) + " |", "| --- |" + " --- |" * len(sources)]
+        for key in ("precision", "recall", "f1"):
+            out.append(f"| {key} | " + " | ".join(f"{report['activity'][s][key]:.3f}" if s in report["activity"]
+                                                  else "" for s in sources) + " |")
+    return "\n".join(out) + "\n"
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    try:
+        report = evaluate(args.model, args.set, gating=GatingSettings(threshold=args.threshold,
+                                                                      median_frames=args.median_frames),
+                          museval_n=args.museval, limit=args.limit, progress=not args.quiet)
+    except StemLabError as exc:
+        print(f"stemlab evaluate: {exc}", file=sys.stderr)
+        return 2
+    text = markdown(report)
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
+        out.with_suffix(".md").write_text(text)
+    return 0
+
+
+def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    p = subparsers.add_parser("evaluate", help="score a model on a multitrack set (SDR, museval, activity F1)")
+    p.add_argument("--model", default="bundled", help="model card, 'bundled', or a training checkpoint (.pt)")
+    p.add_argument("--set", required=True, help="a set folder (make-data / make-benchmark)")
+    p.add_argument("--out", help="write OUT.md and OUT.json")
+    p.add_argument("--threshold", type=float, default=0.5)
+    p.add_argument("--median-frames", type=int, default=9)
+    p.add_argument("--museval", type=int, default=0, metavar="N", help="also run museval on the first N excerpts")
+    p.add_argument("--limit", type=int, default=0, help="only the first N excerpts")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
