@@ -21,7 +21,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine import GatingSettings, Separator, StemLabError, load_audio
-    from engine.export import export_separation
+    from engine.export import separate_to_folder
     from engine.progress import Progress
 
     if args.median_frames < 1:
@@ -51,19 +51,18 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 def on_progress(p: Progress) -> None:
                     bar.n = int(100 * p.fraction) if p.stage == "separate" else 100
                     bar.refresh()
-                result = separator.separate(audio, gating=gating, wiener=args.wiener, keep_for_regate=False,
-                                            progress=on_progress)
-            out_dir = Path(args.out) / path.stem
-            info = {"input": str(path), "input_channels": audio.source_channels,
-                    "model_card": separator.card.name, "model_metrics": separator.card.metrics,
-                    "model_load_s": round(load_s, 3), "precision": separator.precision}
-            subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
-            written = export_separation(result, out_dir, fmt=args.format, subtype=subtype, info=info)
-            for note in result.notes:
+                out_dir = Path(args.out) / path.stem
+                info = {"input": str(path), "input_channels": audio.source_channels,
+                        "model_card": separator.card.name, "model_metrics": separator.card.metrics,
+                        "model_load_s": round(load_s, 3), "precision": separator.precision}
+                subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
+                meta = separate_to_folder(separator, audio, out_dir, fmt=args.format, subtype=subtype,
+                                          gating=gating, wiener=args.wiener, info=info, progress=on_progress)
+            for note in meta["notes"]:
                 print(f"note: {note}", file=sys.stderr)
-            rtf = audio.duration_s / max(result.timings["total_s"], 1e-9)
-            print(f"{path.name}: {len(written) - 2} stems -> {out_dir} "
-                  f"({result.timings['total_s']:.1f} s, {rtf:.1f}x real time)")
+            total = meta["timings_s"]["total_s"]
+            rtf = audio.duration_s / max(total, 1e-9)
+            print(f"{path.name}: {len(separator.sources)} stems -> {out_dir} ({total:.1f} s, {rtf:.1f}x real time)")
         except StemLabError as exc:
             failures += 1
             print(f"stemlab: {path.name}: {exc}", file=sys.stderr)
@@ -107,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop remix app (default)")
     gui.add_argument("songs", nargs="*", metavar="SONG")
-    gui.add_argument("--model", default=None, help="model card (.json) to separate with (default: the last used)")
+    gui.add_argument("--model", default=None, help="model card (.json) to separate with (default: last used)")
     gui.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     gui.set_defaults(func=cmd_gui)
 

@@ -42,6 +42,64 @@ def chunk_starts(n_samples: int, chunk_samples: int, overlap_samples: int) -> li
     return list(range(0, max(1, n_samples - overlap_samples), step)) or [0]
 
 
+Sink = Callable[[np.ndarray, int], None]  # sink(values (..., m), first_step): a finished stretch
+
+
+class _Accumulator:
+    """Overlap-adds one output; either into a whole-length array or, with a sink, through a
+    chunk-sized rolling buffer that hands finished stretches on (memory independent of length)."""
+
+    def __init__(self, n_out: int, dtype: type, sink: Optional[Sink]) -> None:
+        self.n_out, self.dtype, self.sink = n_out, dtype, sink
+        self.out: Optional[np.ndarray] = None
+        self.weight = np.zeros(n_out if sink is None else 0, dtype=np.float32)
+        self.p0 = 0  # sink mode: first step held in the rolling buffer
+
+    def add(self, part: np.ndarray, w: np.ndarray, o0: int) -> None:
+        n = part.shape[-1]
+        if self.sink is None:
+            if self.out is None:
+                self.out = np.zeros(part.shape[:-1] + (self.n_out,), dtype=self.dtype)
+            self.out[..., o0:o0 + n] += part
+            self.weight[o0:o0 + n] += w
+            return
+        if self.out is None:
+            self.out, self.weight, self.p0 = part.astype(self.dtype), w.copy(), o0
+            return
+        # Everything before o0 is final: no later chunk starts before this one.
+        self._emit(o0 - self.p0)
+        held = self.out.shape[-1]
+        buf = np.zeros(part.shape[:-1] + (n,), dtype=self.dtype)
+        wbuf = np.zeros(n, dtype=np.float32)
+        buf[..., :held] = self.out
+        wbuf[:held] = self.weight
+        buf += part
+        wbuf += w
+        self.out, self.weight, self.p0 = buf, wbuf, o0
+
+    def _emit(self, m: int) -> None:
+        assert self.out is not None and self.sink is not None
+        if m <= 0:
+            return
+        values, weight = self.out[..., :m], self.weight[:m]
+        assert float(weight.min()) > 0.0, "overlap-add window sum is zero somewhere"
+        if float(np.abs(weight - 1.0).max()) > 1e-5:
+            values = values / weight.astype(values.dtype)
+        self.sink(values, self.p0)
+        self.out, self.weight, self.p0 = self.out[..., m:], self.weight[m:], self.p0 + m
+
+    def finish(self) -> Optional[np.ndarray]:
+        assert self.out is not None
+        if self.sink is not None:
+            self._emit(self.out.shape[-1])
+            return None
+        # Every output step must be covered by some chunk with a non-zero weight.
+        assert float(self.weight.min()) > 0.0, "overlap-add window sum is zero somewhere"
+        if float(np.abs(self.weight - 1.0).max()) > 1e-5:
+            self.out /= self.weight.astype(self.out.dtype)
+        return self.out
+
+
 def chunked_apply(
     audio: np.ndarray,
     fn: ChunkFn,
@@ -50,29 +108,34 @@ def chunked_apply(
     overlap_samples: int,
     strides: Union[int, Sequence[int]] = 1,
     out_dtypes: Union[type, Sequence[type]] = np.float32,
+    sinks: Optional[Sequence[Optional[Sink]]] = None,
     device: Union[torch.device, str] = "cpu",
     progress: Optional[ProgressCallback] = None,
     cancel: Optional[threading.Event] = None,
     stage: str = "separate",
-) -> list[np.ndarray]:
+    length: Optional[int] = None,
+) -> list[Optional[np.ndarray]]:
     """Apply `fn` to overlapping fixed-size chunks of `audio` and overlap-add its outputs.
 
     audio: (channels, n_samples) float32 on the host. fn returns one tensor per entry of `strides`,
     output k shaped (..., chunk_samples // strides[k]). Returns a list with output k shaped
-    (..., ceil(n_samples / strides[k])) in out_dtypes[k]. A chunk past the end is zero-padded so
-    fn always sees the same shape, short inputs included. Cancel is checked before every chunk.
+    (..., ceil(n_samples / strides[k])) in out_dtypes[k], or None for an output given a sink: its
+    finished stretches go to sinks[k](values, first_step) in order instead. A chunk past the end is
+    zero-padded so fn always sees the same shape, short inputs included. `length` (>= n_samples)
+    treats the input as zero-padded to that many samples without copying it. Cancel is checked
+    before every chunk.
     """
     stride_list = [strides] if isinstance(strides, int) else list(strides)
     dtype_list = list(out_dtypes) if isinstance(out_dtypes, (list, tuple)) else [out_dtypes] * len(stride_list)
+    sink_list = list(sinks) if sinks is not None else [None] * len(stride_list)
     if any(chunk_samples % s or overlap_samples % s for s in stride_list):
         raise ValueError("chunk_samples and overlap_samples must be multiples of every stride")
     if not 0 <= overlap_samples < chunk_samples:
         raise ValueError("overlap must be non-negative and shorter than a chunk")
-    n_samples = audio.shape[-1]
+    n_samples = audio.shape[-1] if length is None else max(int(length), audio.shape[-1])
     starts = chunk_starts(n_samples, chunk_samples, overlap_samples)
     dev = torch.device(device)
-    outs: list[Optional[np.ndarray]] = [None] * len(stride_list)
-    weights = [np.zeros(-(-n_samples // s), dtype=np.float32) for s in stride_list]
+    accs = [_Accumulator(-(-n_samples // s), d, k) for s, d, k in zip(stride_list, dtype_list, sink_list)]
     t0 = time.perf_counter()
     if progress is not None:
         progress(Progress(stage, 0, len(starts), 0.0))
@@ -92,25 +155,13 @@ def chunked_apply(
             chunk_out = chunk_samples // stride
             if res.shape[-1] != chunk_out:
                 raise ValueError(f"output {j} has {res.shape[-1]} steps per chunk, expected {chunk_out}")
-            n_out = weights[j].shape[0]
-            if outs[j] is None:
-                outs[j] = np.zeros(res.shape[:-1] + (n_out,), dtype=dtype_list[j])
             o0 = start // stride
-            n_keep = min(chunk_out, n_out - o0)
+            n_keep = min(chunk_out, accs[j].n_out - o0)
             w = fade_window(chunk_out, overlap_samples // stride, fade_in=k > 0,
                             fade_out=k < len(starts) - 1)[:n_keep]
-            target = outs[j]
-            assert target is not None
-            target[..., o0:o0 + n_keep] += res[..., :n_keep] * w
-            weights[j][o0:o0 + n_keep] += w
+            part = res[..., :n_keep]
+            np.multiply(part, w, out=part)  # in place: no chunk-sized temporary per output
+            accs[j].add(part, w, o0)
         if progress is not None:
             progress(Progress(stage, k + 1, len(starts), time.perf_counter() - t0))
-    result: list[np.ndarray] = []
-    for out, weight in zip(outs, weights):
-        assert out is not None
-        # Every output step must be covered by some chunk with a non-zero weight.
-        assert float(weight.min()) > 0.0, "overlap-add window sum is zero somewhere"
-        if float(np.abs(weight - 1.0).max()) > 1e-5:
-            out /= weight.astype(out.dtype)
-        result.append(out)
-    return result
+    return [acc.finish() for acc in accs]

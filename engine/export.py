@@ -1,28 +1,61 @@
-"""Writing a separation to disk: one file per stem, activity.csv and separation.json, each atomically."""
+"""Writing a separation to disk: one file per stem, activity.csv and separation.json, each atomically.
+
+`export_separation` writes a SeparationResult held in memory (the app). `separate_to_folder` is the
+command line's path: it streams the network's ungated stems to temporary files and gates them
+block by block into the final files, so memory does not grow with the song's length.
+"""
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 import numpy as np
+import soundfile as sf
+import soxr
 
-from .audio import write_audio, write_text_atomic
+from .audio import Audio, write_audio, write_text_atomic
 from .errors import AudioWriteError
+from .gating import GatingSettings, GatingSpec, gate_envelope, gates
 from .progress import Progress, ProgressCallback, check_cancel
-from .separator import SeparationResult, describe_gating
+from .separator import SeparationResult, Separator, describe_gating
+
+BLOCK = 1 << 20  # samples per block when gating streamed stems
 
 
-def activity_csv(result: SeparationResult) -> str:
+def activity_csv(sources: Sequence[str], activity: np.ndarray, frame_rate: float) -> str:
     """Per frame: time in seconds and each source's activity probability."""
     buf = io.StringIO()
-    buf.write("time_s," + ",".join(result.sources) + "\n")
-    table = np.concatenate([result.frame_times()[:, None], result.activity.T], axis=1)
-    np.savetxt(buf, table, fmt=["%.4f"] + ["%.4f"] * len(result.sources), delimiter=",")
+    buf.write("time_s," + ",".join(sources) + "\n")
+    times = np.arange(activity.shape[-1]) / frame_rate
+    table = np.concatenate([times[:, None], activity.T], axis=1)
+    np.savetxt(buf, table, fmt="%.4f", delimiter=",")
     return buf.getvalue()
+
+
+def _check_format(fmt: str) -> None:
+    if fmt not in ("wav", "flac"):
+        raise AudioWriteError(f"Unknown output format {fmt!r}: use wav or flac.")
+
+
+def _make_dir(out_dir: Path) -> None:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise AudioWriteError(f"{out_dir}: cannot create the output folder ({exc.strerror}).") from exc
+
+
+def _write_meta(out_dir: Path, meta: dict[str, Any], sources: Sequence[str], activity: np.ndarray,
+                frame_rate: float) -> list[Path]:
+    csv_path = write_text_atomic(out_dir / "activity.csv", activity_csv(sources, activity, frame_rate))
+    json_path = write_text_atomic(out_dir / "separation.json", json.dumps(meta, indent=2) + "\n")
+    return [csv_path, json_path]
 
 
 def export_separation(result: SeparationResult, out_dir: Path, *, fmt: str = "wav", subtype: Optional[str] = None,
@@ -33,38 +66,135 @@ def export_separation(result: SeparationResult, out_dir: Path, *, fmt: str = "wa
 
     Returns the paths written. Each file is atomic; a failure raises AudioWriteError.
     """
-    if fmt not in ("wav", "flac"):
-        raise AudioWriteError(f"Unknown output format {fmt!r}: use wav or flac.")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise AudioWriteError(f"{out_dir}: cannot create the output folder ({exc.strerror}).") from exc
+    _check_format(fmt)
+    _make_dir(out_dir)
     names = list(result.sources) if sources is None else list(sources)
     written: list[Path] = []
     for k, name in enumerate(names):
         check_cancel(cancel)
         written.append(write_audio(out_dir / f"{name}.{fmt}", result.stem(name), result.sample_rate, subtype))
         if progress is not None:
-            progress(Progress("export", k + 1, len(names) + 2))
-    written.append(write_text_atomic(out_dir / "activity.csv", activity_csv(result)))
-    meta = {
-        "model": result.model_name,
-        "sources": result.sources,
-        "sample_rate": result.sample_rate,
-        "model_sample_rate": result.model_sample_rate,
-        "duration_s": round(result.n_samples / result.sample_rate, 3),
-        "n_fft": result.stft_config.n_fft,
-        "hop_length": result.stft_config.hop_length,
-        "frame_rate": result.frame_rate,
-        "gating": describe_gating(result.gating, result.sources),
-        "wiener": result.wiener,
-        "device": result.device,
-        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-        "notes": result.notes,
-        "files": [p.name for p in written],
-    }
+            progress(Progress("export", k + 1, len(names)))
+    meta = _meta(result.model_name, result.sources, result.sample_rate, result.model_sample_rate,
+                 result.n_samples, result, result.gating, result.wiener, result.device, result.timings,
+                 result.notes, [p.name for p in written] + ["activity.csv", "separation.json"])
     meta.update(info or {})
-    written.append(write_text_atomic(out_dir / "separation.json", json.dumps(meta, indent=2) + "\n"))
-    if progress is not None:
-        progress(Progress("export", len(names) + 2, len(names) + 2))
-    return written
+    return written + _write_meta(out_dir, meta, result.sources, result.activity, result.frame_rate)
+
+
+def _meta(model: str, sources: Sequence[str], sample_rate: int, model_rate: int, n_samples: int,
+          sep: Any, gating: GatingSpec, wiener: bool, device: str, timings: dict[str, float],
+          notes: list[str], files: list[str]) -> dict[str, Any]:
+    cfg = sep.stft_config
+    return {
+        "model": model, "sources": list(sources), "sample_rate": sample_rate, "model_sample_rate": model_rate,
+        "duration_s": round(n_samples / sample_rate, 3), "n_fft": cfg.n_fft, "hop_length": cfg.hop_length,
+        "frame_rate": model_rate / cfg.hop_length, "gating": describe_gating(gating, sources), "wiener": wiener,
+        "device": device, "timings_s": {k: round(v, 3) for k, v in timings.items()}, "notes": notes,
+        "files": files,
+    }
+
+
+def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt: str = "wav",
+                       subtype: Optional[str] = None, gating: GatingSpec = GatingSettings(), wiener: bool = False,
+                       info: Optional[dict[str, Any]] = None, progress: Optional[ProgressCallback] = None,
+                       cancel: Optional[threading.Event] = None) -> dict[str, Any]:
+    """Separate a song straight into out_dir with memory bounded by the chunk size (plus the song).
+
+    The network's ungated stems stream into hidden temporary float files beside the outputs; each is
+    then gated block by block (and resampled back to the song's rate) into its final file, written
+    under a temporary name and renamed. Wiener refinement needs every source's masks at once, so it
+    takes the in-memory path. Returns the separation.json contents.
+    """
+    _check_format(fmt)
+    _make_dir(out_dir)
+    if wiener:
+        result = separator.separate(audio, gating=gating, wiener=True, keep_for_regate=False,
+                                    progress=progress, cancel=cancel)
+        export_separation(result, out_dir, fmt=fmt, subtype=subtype, info=info, cancel=cancel)
+        return json.loads((out_dir / "separation.json").read_text())
+    sources = separator.sources
+    cfg = separator.stft_config
+    t0 = time.perf_counter()
+    mixture, rate, n_song, notes = separator.prepare(audio)
+    n_model = mixture.shape[-1]
+    temps: list[str] = []
+    finals: list[str] = []
+    try:
+        handles = []
+        for s in sources:
+            fd, path = tempfile.mkstemp(prefix=f".{s}.", suffix=".ungated.part", dir=str(out_dir))
+            os.close(fd)
+            temps.append(path)
+            handles.append(sf.SoundFile(path, "w", samplerate=separator.sample_rate, channels=2,
+                                        format="WAV", subtype="FLOAT"))
+        written = [0]
+
+        def sink(values: np.ndarray, first: int) -> None:
+            m = max(0, min(values.shape[-1], n_model - first))
+            for j, h in enumerate(handles):
+                h.write(np.ascontiguousarray(values[j, :, :m].T))
+            written[0] += m
+
+        t1 = time.perf_counter()
+        try:
+            _, activity, _ = separator.network_pass(mixture, stem_sink=sink, progress=progress, cancel=cancel)
+        finally:
+            for h in handles:
+                h.close()
+        del mixture
+        t2 = time.perf_counter()
+        gate = gates(activity, sources, gating)
+        subtype_final = subtype or ("FLOAT" if fmt == "wav" else "PCM_24")
+        files = []
+        for j, s in enumerate(sources):
+            check_cancel(cancel)
+            final = out_dir / f"{s}.{fmt}"
+            fd, tmp_final = tempfile.mkstemp(prefix=f".{s}.", suffix=f".{fmt}.part", dir=str(out_dir))
+            os.close(fd)
+            finals.append(tmp_final)
+            _gate_file(temps[j], tmp_final, gate[j], cfg.hop_length, cfg.n_fft, n_model, separator.sample_rate,
+                       rate, n_song, fmt, subtype_final)
+            os.chmod(tmp_final, 0o644)
+            os.replace(tmp_final, final)
+            finals.remove(tmp_final)
+            os.unlink(temps[j])
+            files.append(final.name)
+            if progress is not None:
+                progress(Progress("export", j + 1, len(sources), time.perf_counter() - t2))
+        t3 = time.perf_counter()
+        timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
+        meta = _meta(separator.card.name, sources, rate, separator.sample_rate, n_song, separator, gating, False,
+                     separator.device_description, timings, notes, files + ["activity.csv", "separation.json"])
+        meta.update(info or {})
+        _write_meta(out_dir, meta, sources, activity, separator.sample_rate / cfg.hop_length)
+        return meta
+    except (OSError, sf.LibsndfileError) as exc:
+        raise AudioWriteError(f"{out_dir}: could not write the stems ({exc}).") from exc
+    finally:
+        for path in temps + finals:
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+def _gate_file(src: str, dst: str, gate: np.ndarray, hop: int, n_fft: int, n_model: int, model_rate: int,
+               song_rate: int, n_song: int, fmt: str, subtype: str) -> None:
+    """Read an ungated stem block by block, apply its gate envelope, resample, write the final file."""
+    stream = None if model_rate == song_rate else soxr.ResampleStream(model_rate, song_rate, 2, dtype="float32",
+                                                                      quality="HQ")
+    out_count = 0
+    with sf.SoundFile(src) as fin, sf.SoundFile(dst, "w", samplerate=song_rate, channels=2,
+                                                format=fmt.upper(), subtype=subtype) as fout:
+        for a in range(0, n_model, BLOCK):
+            b = min(n_model, a + BLOCK)
+            block = fin.read(b - a, dtype="float32", always_2d=True)
+            block *= gate_envelope(gate, hop, n_fft, n_model, a, b)[:, None]
+            if stream is not None:
+                block = stream.resample_chunk(block, last=b == n_model)
+            block = block[: max(0, n_song - out_count)]
+            if subtype != "FLOAT":
+                np.clip(block, -1.0, 1.0, out=block)
+            fout.write(block)
+            out_count += block.shape[0]
+        if out_count < n_song:
+            fout.write(np.zeros((n_song - out_count, 2), np.float32))

@@ -94,34 +94,46 @@ def frames_to_ms(n_frames: int, sample_rate: int, hop_length: int) -> float:
 
 
 
-def gate_envelope(gate: np.ndarray, hop_length: int, n_fft: int, n_samples: int) -> np.ndarray:
+def gate_envelope(gate: np.ndarray, hop_length: int, n_fft: int, n_samples: int, start: int = 0,
+                  stop: Optional[int] = None) -> np.ndarray:
     """Frame gates -> per-sample gain: the overlap-add of the squared Hann window weighted by the gates.
 
-    gate: (..., n_frames) -> (..., n_samples). For a consistent spectrogram (the mixture's STFT)
-    iSTFT(gate * Z) equals envelope * iSTFT(Z) exactly; for masked spectrograms they agree wherever
-    the gate is constant across one window and differ only within n_fft/2 of a transition, where both
-    are the same window-shaped cross-fade. This lets gating be re-applied in milliseconds.
+    gate: (..., n_frames) -> (..., stop - start), the samples [start, stop) of an n_samples signal
+    (default all). For a consistent spectrogram (the mixture's STFT) iSTFT(gate * Z) equals
+    envelope * iSTFT(Z) exactly; for masked spectrograms they agree wherever the gate is constant
+    across one window and differ only within n_fft/2 of a transition, where both are the same
+    window-shaped cross-fade. This lets gating be re-applied in milliseconds.
     """
     g = np.asarray(gate, dtype=np.float32)
     if n_fft % hop_length:
         raise ValueError("n_fft must be a multiple of hop_length")
+    stop = n_samples if stop is None else stop
     ratio = n_fft // hop_length
     lead, n_frames = g.shape[:-1], g.shape[-1]
-    w2 = torch.hann_window(n_fft, periodic=True, dtype=torch.float32) ** 2
-    weights = w2.reshape(ratio, hop_length)
     half = n_fft // 2
-
-    def ola(values: torch.Tensor) -> torch.Tensor:
-        # Padded sample q*hop + r receives sum_k values[q - k] * w2[k*hop + r]: a (frames x ratio) @
-        # (ratio x hop) product, far faster than a transposed convolution.
-        shifted = torch.zeros(values.shape[0], n_frames + ratio - 1, ratio)
-        for k in range(ratio):
-            shifted[:, k:k + n_frames, k] = values
-        return (shifted @ weights).reshape(values.shape[0], -1)[:, half:half + n_samples]
-
+    weights = (torch.hann_window(n_fft, periodic=True, dtype=torch.float32) ** 2).reshape(ratio, hop_length)
+    # Padded sample q*hop + r (padded = original + n_fft/2) receives sum_k g[q - k] * w2[k*hop + r]:
+    # a (rows x ratio) @ (ratio x hop) product over the rows q that cover [start, stop).
+    q_lo = (start + half) // hop_length
+    q_hi = (stop + half - 1) // hop_length + 1
     with torch.inference_mode():
-        inv_den = 1.0 / ola(torch.ones(1, n_frames)).clamp_min(1e-8)
-        out = ola(torch.from_numpy(g.reshape(-1, n_frames))).mul_(inv_den).numpy()
-    if out.shape[-1] < n_samples:
-        out = np.pad(out, ((0, 0), (0, n_samples - out.shape[-1])), mode="edge")
-    return out.reshape(lead + (n_samples,))
+        idx = torch.arange(q_lo, q_hi)[:, None] - torch.arange(ratio)[None, :]
+        valid = ((idx >= 0) & (idx < n_frames)).float()
+        flat = torch.from_numpy(g.reshape(-1, n_frames))
+        shifted = flat[:, idx.clamp(0, n_frames - 1)] * valid
+        num = (shifted @ weights).reshape(flat.shape[0], -1)
+        den = (valid @ weights).reshape(-1)
+        off = start + half - q_lo * hop_length
+        out = (num[:, off:off + stop - start] / den[off:off + stop - start].clamp_min(1e-8)).numpy()
+    return out.reshape(lead + (stop - start,))
+
+
+def apply_gate_envelope(stems: np.ndarray, gate: np.ndarray, hop_length: int, n_fft: int,
+                        block_samples: int = 1 << 20) -> None:
+    """Multiply stems (..., channels, n_samples) in place by the envelope of gate (..., n_frames),
+    a block at a time, so no song-length temporary is made."""
+    n = stems.shape[-1]
+    for a in range(0, n, block_samples):
+        b = min(n, a + block_samples)
+        env = gate_envelope(gate, hop_length, n_fft, n, a, b)
+        stems[..., a:b] *= env[..., None, :]

@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Optional, Sequence, Union
+from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -22,7 +22,7 @@ from .audio import Audio, resample, to_stereo
 from .chunking import chunked_apply
 from .device import cpu_has_fast_bf16, describe, pick_device
 from .errors import AudioLoadError, SeparationError
-from .gating import GatingSettings, GatingSpec, gate_envelope, gates, settings_for
+from .gating import GatingSettings, GatingSpec, apply_gate_envelope, gate_envelope, gates, settings_for
 from .model import IASSUNet
 from .modelcard import ModelCard, load_model
 from .progress import ProgressCallback
@@ -112,17 +112,17 @@ class SeparationResult:
         """(n_sources, n_frames) gates for `gating` (default: the current setting)."""
         return gates(self.activity, self.sources, self.gating if gating is None else gating)
 
-    def envelope(self, gate: np.ndarray) -> np.ndarray:
-        """gate: (..., n_frames) -> per-sample gain (..., n_samples) at the song's rate."""
+    def apply_gates(self, stems: np.ndarray, gate: np.ndarray) -> None:
+        """Multiply stems (k, 2, n_samples) at the song's rate in place by gate (k, n_frames)'s envelope."""
         cfg = self.stft_config
+        if self.model_sample_rate == self.sample_rate:
+            apply_gate_envelope(stems, gate, cfg.hop_length, cfg.n_fft)
+            return
         n_model = int(round(self.n_samples * self.model_sample_rate / self.sample_rate))
         env = gate_envelope(gate, cfg.hop_length, cfg.n_fft, n_model)
-        if self.model_sample_rate != self.sample_rate:
-            t_song = np.arange(self.n_samples) * (self.model_sample_rate / self.sample_rate)
-            flat = env.reshape(-1, env.shape[-1])
-            env = np.stack([np.interp(t_song, np.arange(n_model), e) for e in flat]).reshape(
-                env.shape[:-1] + (self.n_samples,)).astype(np.float32)
-        return env
+        t_song = np.arange(self.n_samples) * (self.model_sample_rate / self.sample_rate)
+        for i in range(stems.shape[0]):
+            stems[i] *= np.interp(t_song, np.arange(n_model), env[i]).astype(np.float32)[None, :]
 
     def regate(self, gating: GatingSpec, sources: Optional[Sequence[str]] = None, wiener: Optional[bool] = None,
                progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None) -> np.ndarray:
@@ -145,7 +145,8 @@ class SeparationResult:
         else:
             if self.ungated is None:
                 raise SeparationError("This separation did not keep its ungated stems, so it cannot be re-gated.")
-            new = self.ungated[idx] * self.envelope(gate[idx])[:, None, :]
+            new = self.ungated[idx]  # fancy indexing: a copy, gated in place below
+            self.apply_gates(new, gate[idx])
         self.stems[idx] = new
         if isinstance(gating, GatingSettings) or sources is None:
             self.gating = gating
@@ -252,17 +253,10 @@ class Separator:
             masks, logits = self.net(x)
         return masks[0].float(), torch.sigmoid(logits[0].float())
 
-    def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
-                 gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
-                 progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None
-                 ) -> SeparationResult:
-        """Separate a song into the model's sources.
-
-        audio: an Audio, or a (channels, n_samples) / (n_samples,) float array with sample_rate.
-        keep_for_regate=False gates the stems in place and drops what re-gating needs (half the
-        memory). Progress reports stage "separate" (and "render" with Wiener); cancel raises
-        SeparationCancelled between chunks.
-        """
+    def prepare(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None
+                ) -> tuple[np.ndarray, int, int, list[str]]:
+        """Validate a song and bring it to the model: (mixture (2, n) at the model's rate, the song's
+        rate, the song's length in samples, notes on what was done to it)."""
         notes: list[str] = []
         if isinstance(audio, Audio):
             samples, rate = audio.samples, audio.sample_rate
@@ -277,57 +271,88 @@ class Separator:
             raise AudioLoadError("The audio is empty.")
         if not np.isfinite(samples).all():
             raise AudioLoadError("The audio holds NaN or infinite samples.")
-        t0 = time.perf_counter()
         stereo = to_stereo(np.asarray(samples, dtype=np.float32), notes)
         mixture = resample(stereo, rate, self.sample_rate)
         if rate != self.sample_rate:
             notes.append(f"resampled from {rate} Hz to the model's {self.sample_rate} Hz and back")
+        return mixture, rate, stereo.shape[-1], notes
+
+    def network_pass(self, mixture: np.ndarray, *, keep_masks: bool = False,
+                     stem_sink: Optional[Callable[[np.ndarray, int], None]] = None,
+                     progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None
+                     ) -> tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+        """The network over the whole song, chunk by chunk.
+
+        mixture: (2, n) at the model's rate. Returns ungated stems (S, 2, n) (None when they went to
+        stem_sink(values (S, 2, m), first_sample) instead, which may receive up to one hop past n),
+        activity probabilities (S, n_frames), and, with keep_masks, masks (S, 2, max_bin, n_frames) float16.
+        """
         config = self.stft_config
         hop = config.hop_length
         n_src, max_bin = len(self.sources), self.card.max_bin
         n_model = mixture.shape[-1]
         n_frames = config.n_frames(n_model)
-        # Pad so the frame-rate outputs cover every STFT frame of the whole song.
-        padded = np.pad(mixture, ((0, 0), (0, n_frames * hop - n_model)))
         frames_per_chunk = self.chunk_samples // hop
 
         def fn(piece: torch.Tensor, start: int) -> list[torch.Tensor]:
             spec = stft(piece, config)  # (2, n_bins, frames_per_chunk + 1)
             masks, prob = self._network(spec[:, :max_bin].abs())
-            stems = istft(apply_masks(masks, spec), config, piece.shape[-1])
+            # One source at a time keeps the complex intermediates small (memory, not speed).
+            stems = torch.stack([istft(apply_masks(masks[j:j + 1], spec)[0], config, piece.shape[-1])
+                                 for j in range(n_src)])
             outs = [stems, prob[:, :frames_per_chunk]]
-            if wiener:
+            if keep_masks:
                 outs.append(masks[..., :frames_per_chunk].half())
             return outs
 
-        t1 = time.perf_counter()
-        outs = chunked_apply(padded, fn, chunk_samples=self.chunk_samples, overlap_samples=self.overlap_samples,
-                             strides=[1, hop, hop] if wiener else [1, hop],
-                             out_dtypes=[np.float32, np.float32, np.float16], device=self.device,
-                             progress=progress, cancel=cancel, stage="separate")
-        ungated = resample_stems(outs[0][..., :n_model], self.sample_rate, rate, stereo.shape[-1])
+        # length: the frame-rate outputs must cover every STFT frame of the whole song.
+        outs = chunked_apply(mixture, fn, chunk_samples=self.chunk_samples, overlap_samples=self.overlap_samples,
+                             length=n_frames * hop, strides=[1, hop, hop] if keep_masks else [1, hop],
+                             out_dtypes=[np.float32, np.float32, np.float16],
+                             sinks=[stem_sink, None, None] if keep_masks else [stem_sink, None],
+                             device=self.device, progress=progress, cancel=cancel, stage="separate")
+        ungated = None if outs[0] is None else outs[0][..., :n_model]
         activity = outs[1]
-        masks = outs[2] if wiener else None
+        assert activity is not None
+        return ungated, activity, (outs[2] if keep_masks else None)
+
+    def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
+                 gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
+                 progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None
+                 ) -> SeparationResult:
+        """Separate a song into the model's sources.
+
+        audio: an Audio, or a (channels, n_samples) / (n_samples,) float array with sample_rate.
+        keep_for_regate=False gates the stems in place and drops what re-gating needs (half the
+        memory). Progress reports stage "separate" (and "render" with Wiener); cancel raises
+        SeparationCancelled between chunks.
+        """
+        t0 = time.perf_counter()
+        mixture, rate, n_song, notes = self.prepare(audio, sample_rate)
+        t1 = time.perf_counter()
+        model_stems, activity, masks = self.network_pass(mixture, keep_masks=wiener, progress=progress, cancel=cancel)
+        assert model_stems is not None
+        ungated = resample_stems(model_stems, self.sample_rate, rate, n_song)
         t2 = time.perf_counter()
         result = SeparationResult(
             sources=self.sources, sample_rate=rate, stems=ungated, activity=activity,
-            model_sample_rate=self.sample_rate, stft_config=config, gating=gating, ungated=None,
+            model_sample_rate=self.sample_rate, stft_config=self.stft_config, gating=gating, ungated=None,
             masks=masks if keep_for_regate else None, mixture=mixture if (wiener and keep_for_regate) else None,
             wiener=wiener, device=self.device_description, model_name=self.card.name, notes=notes)
         gate = result.gates()
         if wiener:
             assert masks is not None
-            stems = render_wiener(mixture, masks, gate, config, range(n_src), device=self.device,
-                                  progress=progress, cancel=cancel)
-            result.stems = resample_stems(stems, self.sample_rate, rate, stereo.shape[-1])
+            stems = render_wiener(mixture, masks, gate, self.stft_config, range(len(self.sources)),
+                                  device=self.device, progress=progress, cancel=cancel)
+            result.stems = resample_stems(stems, self.sample_rate, rate, n_song)
             if keep_for_regate:
                 result.ungated = ungated
         elif keep_for_regate:
             result.ungated = ungated
-            result.stems = ungated * result.envelope(gate)[:, None, :]
+            result.stems = ungated.copy()
+            result.apply_gates(result.stems, gate)
         else:
-            for i in range(n_src):  # in place: the CLI keeps one copy of the stems
-                ungated[i] *= result.envelope(gate[i])[None, :]
+            result.apply_gates(ungated, gate)  # in place: the CLI keeps one copy of the stems
         t3 = time.perf_counter()
         result.timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
         return result

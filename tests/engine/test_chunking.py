@@ -60,3 +60,17 @@ def test_wrong_output_length_is_an_error() -> None:
     with pytest.raises(ValueError):
         chunked_apply(np.zeros((2, 3000), np.float32), lambda c, s: c[:, :10], chunk_samples=1000,
                       overlap_samples=100)
+
+
+@pytest.mark.parametrize("n", [100, 4096, 10000, 50001])
+def test_sink_receives_the_same_output_in_order(n: int) -> None:
+    x = np.random.default_rng(n).standard_normal((2, n)).astype(np.float32)
+    got: list[tuple[int, np.ndarray]] = []
+    whole, none = chunked_apply(x, lambda c, s: [c * 2, c], chunk_samples=4096, overlap_samples=512, strides=[1, 1],
+                                sinks=[None, lambda v, first: got.append((first, v.copy()))])
+    assert none is None
+    np.testing.assert_allclose(whole, 2 * x, atol=1e-5)
+    firsts = [f for f, _ in got]
+    assert firsts == sorted(firsts) and firsts[0] == 0
+    streamed = np.concatenate([v for _, v in got], axis=-1)
+    np.testing.assert_allclose(streamed, x, atol=1e-6)

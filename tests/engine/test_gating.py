@@ -98,3 +98,18 @@ def test_envelope_close_to_frame_gating_of_masked_spectrogram() -> None:
 def test_envelope_constant_gates() -> None:
     np.testing.assert_allclose(gate_envelope(np.ones((3, 50), np.float32), 512, 2048, 512 * 49), 1.0, atol=1e-5)
     np.testing.assert_allclose(gate_envelope(np.zeros(50, np.float32), 512, 2048, 512 * 49), 0.0, atol=1e-7)
+
+
+def test_envelope_in_blocks_equals_whole() -> None:
+    from engine.gating import apply_gate_envelope
+
+    rng = np.random.default_rng(3)
+    g = (rng.random((2, 300)) > 0.5).astype(np.float32)
+    n = 299 * 512 + 100
+    whole = gate_envelope(g, 512, 2048, n)
+    for a, b in ((0, 1000), (777, 5000), (n - 3000, n)):
+        np.testing.assert_allclose(gate_envelope(g, 512, 2048, n, a, b), whole[:, a:b], atol=1e-6)
+    stems = rng.standard_normal((2, 2, n)).astype(np.float32)
+    expected = stems * whole[:, None, :]
+    apply_gate_envelope(stems, g, 512, 2048, block_samples=4099)
+    np.testing.assert_allclose(stems, expected, atol=1e-6)

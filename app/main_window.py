@@ -1,0 +1,1656 @@
+"""StemLab's main window: open a song, separate it in the background, see and hear the stems,
+reshape them with the mixer and the activity gate, export, save a session.
+
+The GUI thread only draws: loading, separating, re-gating, exporting and sessions run as workers
+(app.workers) and come back through signals. The engine (and torch) is imported lazily, after the
+window is on screen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QStackedWidget,
+    QStyle,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from . import analysis, theme
+from .export_dialog import ExportDialog
+from .mixer import Mixer, StripSettings
+from .monitor import StallMonitor
+from .playback import Player
+from .settings import Settings
+from .widgets import (
+    MIX_SPEC_HEIGHT,
+    OVERVIEW_HEIGHT,
+    SPEC_COLORMAP,
+    LogFreqAxis,
+    MasterHeader,
+    MessageBar,
+    Placeholder,
+    SpectrogramView,
+    StemLane,
+    TimeAxis,
+    TrackHeader,
+    TrackView,
+    format_time,
+    make_lane_widget,
+    make_playhead,
+    overview_curve,
+    set_overview,
+)
+from .workers import (
+    JobRunner,
+    RegateOutcome,
+    RegateQueue,
+    SeparationOutcome,
+    SongData,
+    Worker,
+    export_job,
+    load_separator,
+    open_song,
+    separate_song,
+    stem_pictures,
+    ungated_frames,
+)
+
+log = logging.getLogger(__name__)
+
+SONG_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.mp3 *.aif *.aiff);;All files (*)"
+SESSION_FILTER = "StemLab session (*.stemlab.json)"
+DETAIL_MAX_SAMPLES = 4_000_000
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+NO_MODEL_HELP = (
+    "Train one with <code>stemlab train</code>, or choose a model card with "
+    "<b>File ▸ Load model…</b>. You can still open, view and play songs."
+)
+
+
+def demo_song_path() -> Path:
+    from engine.modelcard import resources_dir  # engine is loaded by then (the model loader imports it)
+
+    return resources_dir() / "demo" / "demo.ogg"
+
+
+def _resources_demo_guess() -> Path:
+    """The demo song's path without importing the engine (for the welcome page)."""
+    import os
+
+    env = os.environ.get("STEMLAB_RESOURCES")
+    base = Path(env) if env else Path(__file__).resolve().parent.parent / "resources"
+    return base / "demo" / "demo.ogg"
+
+
+class MainWindow(QMainWindow):
+    song_loaded = Signal(object)  # SongData
+    separation_finished = Signal(object)  # engine.SeparationResult
+    separation_cancelled = Signal()
+    regate_done = Signal(object)  # RegateOutcome
+    export_finished = Signal(list)
+    session_saved = Signal(str)
+    session_loaded = Signal(str)
+    model_ready = Signal(bool)  # True: a model is loaded
+    error_shown = Signal(str, str)  # title, message
+    job_failed = Signal(str)
+
+    def __init__(
+        self,
+        settings: Optional[Settings] = None,
+        model: Optional[str] = None,
+        allow_untrained: bool = False,
+        probe_audio: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings or Settings()
+        self.model_spec = model or str(self.settings.get("model/path"))
+        self.allow_untrained = allow_untrained
+        self.setWindowTitle("StemLab")
+        self.setAcceptDrops(True)
+        self.resize(1560, 960)
+        self.runner = JobRunner(self)
+        self.result_lock = threading.Lock()
+        self.regates = RegateQueue(self.runner, self.result_lock, self)
+        self.regates.regated.connect(self._on_regated)
+        self.regates.failed.connect(lambda m: self._error("Re-gating failed", m))
+        self.mixer = Mixer()
+        self.player = Player(self.mixer, int(self.settings.get("playback/blocksize")))
+        self.stall = StallMonitor(parent=self)
+        self.separator: Any = None
+        self.model_error = ""
+        self.song: Optional[SongData] = None
+        self.result: Any = None
+        self.stem_specs: list[analysis.Spectrogram] = []
+        self.headers: list[TrackHeader] = []
+        self.lanes: list[StemLane] = []
+        self.spec_views: list[SpectrogramView] = []
+        self.levels = (-85.0, -10.0)
+        self.session_path: Optional[Path] = None
+        self.last_stall_ms: Optional[float] = None
+        self.last_separation_s: Optional[float] = None
+        self.last_show_ms: Optional[float] = None
+        self._open_worker: Optional[Worker] = None
+        self._sep_worker: Optional[Worker] = None
+        self._busy_worker: Optional[Worker] = None  # export / session jobs
+        self._playback_warned = False
+        self._probe_audio = probe_audio
+        self._last_tick = time.perf_counter()
+        self._build_actions()
+        self._build_ui()
+        self._build_shortcuts()
+        self._restore_settings()
+        self._update_actions()
+        self.ui_timer = QTimer(self)
+        self.ui_timer.setInterval(33)
+        self.ui_timer.timeout.connect(self._tick)
+        self.ui_timer.start()
+        QTimer.singleShot(0, self._after_show)
+
+    # ==== construction ==============================================================================
+    def _act(
+        self,
+        text: str,
+        slot: Any,
+        shortcut: Any = None,
+        tip: str = "",
+        checkable: bool = False,
+        icon: Optional[QStyle.StandardPixmap] = None,
+    ) -> QAction:
+        a = QAction(text, self)
+        if icon is not None:
+            a.setIcon(self.style().standardIcon(icon))
+        if shortcut:
+            a.setShortcut(QKeySequence(shortcut))
+        if tip:
+            keys = a.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            a.setToolTip(f"{tip} ({keys})" if keys else tip)
+            a.setStatusTip(tip)
+        a.setCheckable(checkable)
+        if checkable:
+            a.toggled.connect(slot)
+        else:
+            a.triggered.connect(lambda _=False: slot())
+        self.addAction(a)
+        return a
+
+    def _build_actions(self) -> None:
+        SP = QStyle.StandardPixmap
+        self.act_open = self._act(
+            "&Open song…",
+            self.choose_song,
+            QKeySequence.StandardKey.Open,
+            "Open a song (WAV, FLAC, OGG, MP3)",
+            icon=SP.SP_DialogOpenButton,
+        )
+        self.act_demo = self._act("Open &demo song", self.open_demo, None, "Open the bundled demo song")
+        self.act_open_session = self._act(
+            "Open &session…", self.choose_session, "Ctrl+Shift+O", "Reopen a saved session instantly"
+        )
+        self.act_save_session = self._act(
+            "&Save session…",
+            self.choose_save_session,
+            QKeySequence.StandardKey.Save,
+            "Save the song, its stems and your settings",
+            icon=SP.SP_DialogSaveButton,
+        )
+        self.act_export = self._act(
+            "&Export…",
+            self.show_export_dialog,
+            "Ctrl+E",
+            "Export stems and the remix as WAV or FLAC",
+            icon=SP.SP_DriveHDIcon,
+        )
+        self.act_load_model = self._act(
+            "Load &model…", self.choose_model, "Ctrl+M", "Choose a model card (.json) to separate with"
+        )
+        self.act_quit = self._act("&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit StemLab")
+        self.act_separate = self._act(
+            "&Separate", self.separate, "Ctrl+R", "Separate the song into stems", icon=SP.SP_MediaSeekForward
+        )
+        self.act_cancel = self._act(
+            "&Cancel", self.cancel_work, "Esc", "Cancel the running job", icon=SP.SP_BrowserStop
+        )
+        self.act_wiener = self._act(
+            "&Wiener refinement (slower)",
+            self._on_wiener_toggled,
+            None,
+            "Refine the stems with a multichannel Wiener filter",
+            checkable=True,
+        )
+        self.act_play = self._act(
+            "&Play / Pause", self.toggle_play, "Space", "Play or pause", icon=SP.SP_MediaPlay
+        )
+        self.act_stop = self._act(
+            "S&top", self.stop, "Home", "Stop and go back to the start", icon=SP.SP_MediaStop
+        )
+        self.act_loop = self._act(
+            "&Loop region",
+            self.set_looping,
+            "L",
+            "Loop the highlighted region (drag its edges in the waveform)",
+            checkable=True,
+        )
+        self.act_ab = self._act(
+            "&A/B: original mix",
+            self.set_ab,
+            "B",
+            "Switch between your stem mix and the original song",
+            checkable=True,
+        )
+        self.act_fit = self._act("Zoom to &fit", self.zoom_fit, "F", "Show the whole song")
+        self.act_zoom_in = self._act("Zoom &in", lambda: self.zoom(0.5), "+", "Zoom in around the playhead")
+        self.act_zoom_out = self._act("Zoom &out", lambda: self.zoom(2.0), "-", "Zoom out")
+        self.act_keys = self._act(
+            "&Keyboard shortcuts", self.show_shortcuts, "F1", "List the keyboard shortcuts"
+        )
+        self.act_about = self._act(
+            "&About StemLab", self.show_about, None, "The model and its measured quality"
+        )
+
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        m.addAction(self.act_open)
+        m.addAction(self.act_demo)
+        self.recent_menu = m.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        m.addSeparator()
+        m.addAction(self.act_open_session)
+        m.addAction(self.act_save_session)
+        m.addAction(self.act_export)
+        m.addSeparator()
+        m.addAction(self.act_load_model)
+        m.addSeparator()
+        m.addAction(self.act_quit)
+        m = mb.addMenu("&Separate")
+        m.addAction(self.act_separate)
+        m.addAction(self.act_cancel)
+        m.addAction(self.act_wiener)
+        m = mb.addMenu("&Playback")
+        for a in (self.act_play, self.act_stop, self.act_loop, self.act_ab):
+            m.addAction(a)
+        m = mb.addMenu("&View")
+        for a in (self.act_fit, self.act_zoom_in, self.act_zoom_out):
+            m.addAction(a)
+        m = mb.addMenu("&Help")
+        m.addAction(self.act_keys)
+        m.addAction(self.act_about)
+
+        tb = QToolBar("Main")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(tb)
+        for a in (self.act_open, self.act_save_session, self.act_export):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addAction(self.act_separate)
+        tb.addAction(self.act_cancel)
+        tb.addSeparator()
+        for a in (self.act_play, self.act_stop, self.act_loop, self.act_ab):
+            tb.addAction(a)
+        self.clock = QLabel("0:00.0 / 0:00.0")
+        self.clock.setObjectName("Clock")
+        self.clock.setToolTip("Playhead / song length")
+        tb.addWidget(self.clock)
+        spacer = QWidget()
+        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        tb.addWidget(spacer)
+        self.model_label = QLabel("Loading model…")
+        self.model_label.setObjectName("Dim")
+        self.model_label.setToolTip("The separation model and the device it runs on")
+        tb.addWidget(self.model_label)
+        self.toolbar = tb
+
+    def _build_ui(self) -> None:
+        central = QWidget()
+        self.setCentralWidget(central)
+        root = QVBoxLayout(central)
+        root.setContentsMargins(0, 0, 0, 0)
+        root.setSpacing(0)
+        self.message_area = QVBoxLayout()
+        self.message_area.setSpacing(0)
+        root.addLayout(self.message_area)
+        self.messages: dict[str, MessageBar] = {}
+        self.pages = QStackedWidget()
+        root.addWidget(self.pages, 1)
+        self.pages.addWidget(self._build_welcome())
+        self.pages.addWidget(self._build_editor())
+
+        sb = self.statusBar()
+        sb.setFixedHeight(26)
+        self.status_text = QLabel("Ready")
+        sb.addWidget(self.status_text, 1)
+        self.progress = QProgressBar()
+        self.progress.setFixedWidth(240)
+        self.progress.setRange(0, 1000)
+        # Showing or hiding the bar must not resize the status bar: that would re-lay out and repaint
+        # every plot above it while a separation runs.
+        policy = self.progress.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.progress.setSizePolicy(policy)
+        self.progress.setVisible(False)
+        sb.addPermanentWidget(self.progress)
+        self.eta_label = QLabel("")
+        self.eta_label.setObjectName("Dim")
+        sb.addPermanentWidget(self.eta_label)
+        self.device_label = QLabel("")
+        self.device_label.setObjectName("Dim")
+        sb.addPermanentWidget(self.device_label)
+        self.playback_label = QLabel("")
+        self.playback_label.setObjectName("Dim")
+        sb.addPermanentWidget(self.playback_label)
+
+    def _build_welcome(self) -> QWidget:
+        page = QWidget()
+        lay = QVBoxLayout(page)
+        lay.addStretch(1)
+        title = QLabel("StemLab")
+        title.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        title.setStyleSheet("font-size: 30pt; font-weight: bold; color: #e8ecf4;")
+        lay.addWidget(title)
+        sub = QLabel("Take a song apart into its instruments, reshape it, put it back together.")
+        sub.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        sub.setObjectName("Dim")
+        lay.addWidget(sub)
+        drop = QLabel("Drop a song here  ·  Ctrl+O to open")
+        drop.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        drop.setStyleSheet(
+            f"border: 2px dashed {theme.BORDER}; border-radius: 12px; padding: 40px; "
+            "font-size: 14pt; color: #9aa3b5; margin: 20px 200px;"
+        )
+        lay.addWidget(drop)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        b = QPushButton("Open song…")
+        b.setObjectName("Big")
+        b.clicked.connect(self.choose_song)
+        row.addWidget(b)
+        self.demo_button = QPushButton("Open the demo song")
+        self.demo_button.setObjectName("Big")
+        self.demo_button.clicked.connect(self.open_demo)
+        row.addWidget(self.demo_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        self.recent_list = QListWidget()
+        self.recent_list.setMaximumWidth(640)
+        self.recent_list.setMaximumHeight(170)
+        self.recent_list.itemActivated.connect(lambda it: self.open_path(it.data(Qt.ItemDataRole.UserRole)))
+        rl = QHBoxLayout()
+        rl.addStretch(1)
+        col = QVBoxLayout()
+        self.recent_title = QLabel("Recent")
+        self.recent_title.setObjectName("Dim")
+        col.addWidget(self.recent_title)
+        col.addWidget(self.recent_list)
+        rl.addLayout(col)
+        rl.addStretch(1)
+        lay.addLayout(rl)
+        lay.addStretch(2)
+        return page
+
+    def _build_editor(self) -> QWidget:
+        page = QWidget()
+        v = QVBoxLayout(page)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(0)
+        top = QHBoxLayout()
+        top.setSpacing(0)
+        self.master = MasterHeader()
+        self.master.mixer_changed.connect(self._on_master_changed)
+        self.master.gating_changed.connect(self._on_global_gating_changed)
+        top.addWidget(self.master)
+        plots = QVBoxLayout()
+        plots.setSpacing(0)
+        # waveform overview with the time ruler on top
+        self.overview_glw = make_lane_widget()
+        self.overview_glw.setFixedHeight(OVERVIEW_HEIGHT)
+        self.overview_plot = TrackView(self.overview_glw, 0, OVERVIEW_HEIGHT, top=TimeAxis("top"))
+        self.overview_plot.setYRange(-1, 1, padding=0.02)
+        self.overview_plot.left.setTicks([[(-1.0, "-1"), (0.0, "0"), (1.0, "1")]])
+        self.overview_items = overview_curve(self.overview_plot)
+        self.loop_region = pg.LinearRegionItem(
+            values=(0, 1), brush=pg.mkBrush(79, 179, 255, 45), pen=pg.mkPen(theme.ACCENT, width=1.5)
+        )
+        self.loop_region.setZValue(50)
+        self.loop_region.setVisible(False)
+        self.loop_region.sigRegionChanged.connect(self._on_loop_region_changed)
+        # zoomed in, the waveform is redrawn from the samples of the visible span (debounced)
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(60)
+        self._detail_timer.timeout.connect(self._refresh_waveform_detail)
+        self.overview_plot.vb.sigXRangeChanged.connect(lambda *_: self._detail_timer.start())
+        self.overview_plot.addItem(self.loop_region)
+        plots.addWidget(self.overview_glw)
+        # the mixture spectrogram with the shared colour bar
+        self.mix_glw = make_lane_widget()
+        self.mix_glw.setFixedHeight(MIX_SPEC_HEIGHT)
+        self.mix_plot = TrackView(self.mix_glw, 0, MIX_SPEC_HEIGHT, left=LogFreqAxis("left"))
+        self.mix_spec = SpectrogramView(self.mix_plot)
+        self.spec_views = [self.mix_spec]
+        label = pg.TextItem("MIX", color=theme.MIX_COLOUR, anchor=(0, 0))
+        label.setParentItem(self.mix_plot.getViewBox())
+        label.setPos(4, 2)
+        self.colorbar = pg.ColorBarItem(
+            values=self.levels,
+            colorMap=pg.colormap.get(SPEC_COLORMAP),
+            width=12,
+            interactive=True,
+            rounding=1,
+            colorMapMenu=False,
+            label="dB",
+        )
+        self.colorbar.getAxis("left").setTextPen(pg.mkPen(theme.TEXT_DIM))
+        self.colorbar.getAxis("right").setTextPen(pg.mkPen(theme.TEXT_DIM))
+        self.mix_glw.addItem(self.colorbar, row=0, col=2)
+        self.colorbar.sigLevelsChanged.connect(self._on_levels_changed)
+        plots.addWidget(self.mix_glw)
+        top.addLayout(plots, 1)
+        self.scroll_spacer = QWidget()
+        self.scroll_spacer.setFixedWidth(self.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent))
+        top.addWidget(self.scroll_spacer)
+        v.addLayout(top)
+        self.playheads = [make_playhead(self.overview_plot), make_playhead(self.mix_plot)]
+        self.base_plots = [self.overview_plot, self.mix_plot]
+        for p in self.base_plots:
+            self._connect_plot(p)
+        self.mix_plot.setXLink(self.overview_plot)
+
+        self.stem_pages = QStackedWidget()
+        self.placeholder = Placeholder()
+        self.placeholder.button.clicked.connect(self.separate)
+        self.stem_pages.addWidget(self.placeholder)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.lanes_host = QWidget()
+        self.lanes_layout = QVBoxLayout(self.lanes_host)
+        self.lanes_layout.setContentsMargins(0, 0, 0, 0)
+        self.lanes_layout.setSpacing(0)
+        self.lanes_layout.addStretch(1)
+        self.scroll.setWidget(self.lanes_host)
+        self.stem_pages.addWidget(self.scroll)
+        v.addWidget(self.stem_pages, 1)
+        return page
+
+    def _build_shortcuts(self) -> None:
+        for k in range(9):
+            QShortcut(QKeySequence(str(k + 1)), self, activated=lambda k=k: self.toggle_solo(k))
+            QShortcut(QKeySequence(f"Shift+{k + 1}"), self, activated=lambda k=k: self.toggle_mute(k))
+        # Shift+digit arrives as the shifted symbol on most layouts
+        for k, sym in enumerate("!@#$%^&*("):
+            QShortcut(QKeySequence(sym), self, activated=lambda k=k: self.toggle_mute(k))
+        QShortcut(QKeySequence("Left"), self, activated=lambda: self.nudge(-5.0))
+        QShortcut(QKeySequence("Right"), self, activated=lambda: self.nudge(5.0))
+
+    def _connect_plot(self, plot: TrackView) -> None:
+        plot.scene().sigMouseClicked.connect(lambda ev, p=plot: self._on_plot_clicked(p, ev))
+
+    def _restore_settings(self) -> None:
+        s = self.settings
+        self.master.gating.set_values(
+            float(s.get("gating/threshold")), float(s.get("gating/median_ms")), str(s.get("gating/mode"))
+        )
+        self.act_wiener.setChecked(bool(s.get("separation/wiener")))
+        geom = s.get("ui/geometry")
+        if geom is not None:
+            try:
+                self.restoreGeometry(geom)
+            except TypeError:
+                pass
+        self._fill_recent_list()
+
+    # ==== start-up ===================================================================================
+    def _after_show(self) -> None:
+        if self._probe_audio:
+            self._check_playback()
+        self.load_model(self.model_spec, startup=True)
+
+    def _check_playback(self) -> None:
+        if not self.player.check():
+            self.playback_label.setText("No playback")
+            self.playback_label.setToolTip(f"Playback is unavailable: {self.player.reason}")
+            if not self._playback_warned:
+                self._playback_warned = True
+                self.show_message(
+                    "playback",
+                    "warning",
+                    f"Playback is unavailable: {self.player.reason}. You can still separate, view "
+                    "and export songs.",
+                )
+        else:
+            self.playback_label.setText(f"Output: {self.player.device_name}")
+
+    def load_model(self, spec: str, startup: bool = False) -> None:
+        self.model_label.setText("Loading model…")
+        w = Worker(load_separator, spec, allow_untrained=self.allow_untrained, name="loading the model")
+        w.signals.finished.connect(
+            lambda sep, spec=spec, startup=startup: self._on_model_loaded(sep, spec, startup)
+        )
+        w.signals.failed.connect(
+            lambda msg, spec=spec, startup=startup: self._on_model_failed(msg, spec, startup)
+        )
+        self.runner.start(w)
+
+    def _on_model_loaded(self, separator: Any, spec: str, startup: bool) -> None:
+        self.separator = separator
+        self.model_error = ""
+        card = separator.card
+        trained = "" if card.trained else " (untrained)"
+        self.model_label.setText(f"Model: {card.name}{trained} · {separator.device_description}")
+        self.device_label.setText("")
+        self.hide_message("model")
+        if not card.trained:
+            self.show_message(
+                "model",
+                "warning",
+                f"The model <b>{card.name}</b> is untrained (random weights): its stems are noise. "
+                "It is for testing the app only.",
+            )
+        fr = card.sample_rate / card.hop_length
+        self.master.gating.set_frame_rate(fr)
+        if not startup:
+            self.settings.set("model/path", spec)
+        self.model_ready.emit(True)
+        self._update_actions()
+        self.placeholder.text.setText(self._placeholder_text())
+        if startup:
+            self._maybe_open_first()
+
+    def _on_model_failed(self, message: str, spec: str, startup: bool) -> None:
+        if startup:
+            self.separator = None
+            self.model_error = message
+            self.model_label.setText("No model loaded")
+            help_text = NO_MODEL_HELP
+            self.show_message(
+                "model",
+                "warning",
+                f"<b>Separation is unavailable.</b> {message} {help_text}",
+                action=("Load model…", self.choose_model),
+            )
+            self.model_ready.emit(False)
+            self._update_actions()
+            self.placeholder.text.setText(self._placeholder_text())
+            self._maybe_open_first()
+        else:
+            self._error("Cannot load the model", message)
+            self.model_label.setText(self.model_label.text() if self.separator else "No model loaded")
+
+    def _maybe_open_first(self) -> None:
+        if getattr(self, "_first_opened", False):
+            return
+        self._first_opened = True
+        pending = getattr(self, "_pending_open", None)
+        if pending:
+            self.open_path(pending)
+        elif not self.settings.get("ui/first_run_done"):
+            self.settings.set("ui/first_run_done", True)
+            if demo_song_path().exists():
+                self.open_path(str(demo_song_path()))
+
+    def open_on_start(self, path: str) -> None:
+        """Open this song once the window is up (run_app's command-line argument)."""
+        self._pending_open = path
+        self._first_opened = False
+
+    def _placeholder_text(self) -> str:
+        if self.separator is None:
+            return "No model is loaded, so this song cannot be separated yet. " + NO_MODEL_HELP.replace(
+                "<code>", ""
+            ).replace("</code>", "").replace("<b>", "").replace("</b>", "")
+        names = ", ".join(self.separator.sources)
+        card, device = self.separator.card, self.separator.device_description
+        return f"Split the song into {names} with {card.name} on {device}."
+
+    # ==== messages and errors =========================================================================
+    def show_message(
+        self, key: str, kind: str, text: str, action: Optional[tuple[str, Any]] = None
+    ) -> MessageBar:
+        self.hide_message(key)
+        bar = MessageBar(kind, text, action[0] if action else "")
+        if action and bar.action_button is not None:
+            bar.action_button.clicked.connect(action[1])
+        self.message_area.addWidget(bar)
+        self.messages[key] = bar
+        return bar
+
+    def hide_message(self, key: str) -> None:
+        bar = self.messages.pop(key, None)
+        if bar is not None:
+            bar.hide()
+            bar.deleteLater()
+
+    def _error(self, title: str, message: str) -> None:
+        self.status(f"{title}: {message}")
+        self.error_shown.emit(title, message)
+        QMessageBox.warning(self, title, message)
+
+    def status(self, text: str) -> None:
+        self.status_text.setText(text)
+
+    # ==== opening songs ===============================================================================
+    def choose_song(self) -> None:
+        folder = str(self.settings.get("ui/last_folder"))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a song", folder, SONG_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_demo(self) -> None:
+        path = _resources_demo_guess()
+        if not path.exists():
+            self._error("No demo song", f"The demo song is not installed (expected {path}).")
+            return
+        self.open_path(str(path))
+
+    def open_path(self, path: str) -> None:
+        """Open a song or a session file (chosen by its name)."""
+        if str(path).endswith(".stemlab.json"):
+            self.open_session(path)
+            return
+        if self._open_worker is not None:
+            self._open_worker.cancel()
+        self.status(f"Opening {Path(path).name}…")
+        self._set_progress(None)
+        w = Worker(open_song, str(path), name="opening the song")
+        w.signals.finished.connect(self._on_song_opened)
+        w.signals.failed.connect(lambda msg: self._on_open_failed(msg))
+        w.signals.done.connect(lambda w=w: self._open_done(w))
+        self._open_worker = w
+        self.runner.start(w)
+
+    def _open_done(self, w: Worker) -> None:
+        if self._open_worker is w:
+            self._open_worker = None
+            self._set_progress(False)
+
+    def _on_open_failed(self, message: str) -> None:
+        self._error("Cannot open the song", message)
+
+    def _on_song_opened(self, song: SongData) -> None:
+        if self._sep_worker is not None:
+            self._sep_worker.cancel()
+        self._show_song(song)
+        self.settings.add_recent(str(song.path))
+        self.settings.set("ui/last_folder", str(song.path.parent))
+        self._fill_recent_list()
+        extra = f" ({'; '.join(song.notes)})" if song.notes else ""
+        self.status(
+            f"Opened {song.path.name}: {format_time(song.duration_s)} at {song.sample_rate} Hz in "
+            f"{song.load_s:.2f} s{extra}"
+        )
+        self.song_loaded.emit(song)
+
+    def _show_song(self, song: SongData) -> None:
+        self.player.close()
+        self._clear_separation()
+        self.song = song
+        self.session_path = None
+        self.setWindowTitle(f"{song.path.name} — StemLab")
+        self.master.song_label.setText(
+            f"{song.path.name}\n{format_time(song.duration_s)} · {song.sample_rate} Hz"
+        )
+        self.master.song_label.setToolTip(str(song.path))
+        self.mixer.position = 0
+        self.mixer.set_tracks(song.stereo, None, song.sample_rate)
+        self._apply_master()
+        set_overview(self.overview_items, song.overview)
+        self._detail_shown = False
+        spec_max = float(song.spectrogram.image.max())
+        hi = float(np.ceil(max(spec_max, -60.0) / 5.0) * 5.0)
+        self.levels = (hi - 75.0, hi)
+        self.colorbar.setLevels(self.levels)
+        self.mix_spec.set_spectrogram(song.spectrogram, self.levels)
+        self._relink_colorbar()
+        vb = self.overview_plot.getViewBox()
+        vb.setLimits(xMin=0.0, xMax=song.duration_s, minXRange=0.05)
+        self.zoom_fit()
+        self.act_loop.setChecked(False)
+        self.loop_region.setRegion((song.duration_s * 0.25, song.duration_s * 0.5))
+        self.pages.setCurrentIndex(1)
+        self.stem_pages.setCurrentIndex(0)
+        self.placeholder.text.setText(self._placeholder_text())
+        self._update_clock()
+        self._update_actions()
+
+    # ==== separation ==================================================================================
+    def _wiener(self) -> bool:
+        return self.act_wiener.isChecked()
+
+    def _on_wiener_toggled(self, on: bool) -> None:
+        self.settings.set("separation/wiener", bool(on))
+
+    def separate(self) -> None:
+        if self.song is None:
+            self.status("Open a song first.")
+            return
+        if self.separator is None:
+            self._error(
+                "No model",
+                (self.model_error or "No model is loaded.")
+                + " "
+                + "Train one with `stemlab train`, or choose a model card with File > Load model….",
+            )
+            return
+        if self._sep_worker is not None:
+            return
+        gating = self.gating_spec(self.separator.sources)
+        w = Worker(
+            separate_song,
+            self.separator,
+            self.song.stereo,
+            self.song.sample_rate,
+            gating,
+            self._wiener(),
+            name="separation",
+        )
+        w.signals.progress.connect(self._on_sep_progress)
+        w.signals.finished.connect(self._on_separated)
+        w.signals.failed.connect(lambda m: self._error("Separation failed", m))
+        w.signals.cancelled.connect(self._on_sep_cancelled)
+        w.signals.done.connect(self._on_sep_done)
+        self._sep_worker = w
+        self._sep_song = self.song
+        self._sep_started = time.perf_counter()
+        self.status(f"Separating {self.song.path.name} on {self.separator.device_description}…")
+        self._set_progress(0.0)
+        self.placeholder.title.setText("Separating…")
+        self.stall.start()
+        self.runner.start(w)
+        self._update_actions()
+
+    def cancel_work(self) -> None:
+        if self._sep_worker is not None:
+            self._sep_worker.cancel()
+            self.status("Cancelling the separation…")
+        if self._busy_worker is not None:
+            self._busy_worker.cancel()
+        if self._open_worker is not None:
+            self._open_worker.cancel()
+
+    def _on_sep_progress(self, p: Any) -> None:
+        weights = {"separate": (0.0, 0.88), "render": (0.88, 0.96), "analyse": (0.96, 1.0)}
+        if not self._wiener():
+            weights["separate"] = (0.0, 0.95)
+            weights["analyse"] = (0.95, 1.0)
+        a, b = weights.get(p.stage, (0.0, 1.0))
+        frac = a + (b - a) * p.fraction
+        self._set_progress(frac)
+        elapsed = time.perf_counter() - self._sep_started
+        if frac > 0.02:
+            left = elapsed * (1.0 - frac) / frac
+            self.eta_label.setText(f"about {left:.0f} s left" if left >= 1 else "almost done")
+        stage = {"separate": "Separating", "render": "Refining (Wiener)", "analyse": "Drawing spectrograms"}
+        self.status(f"{stage.get(p.stage, p.stage)}… {100 * frac:.0f}%")
+
+    def _on_separated(self, outcome: SeparationOutcome) -> None:
+        # The stall is measured while the worker runs; building the lanes is timed on its own.
+        self.last_stall_ms = self.stall.stop()
+        if self.song is not getattr(self, "_sep_song", None):
+            return  # the song changed meanwhile
+        r = outcome.result
+        self.last_separation_s = outcome.seconds
+        t0 = time.perf_counter()
+        self._show_separation(r, outcome.spectrograms, outcome.gates, frames=outcome.frames)
+        self.last_show_ms = (time.perf_counter() - t0) * 1000.0
+        notes = f" Notes: {'; '.join(r.notes)}." if r.notes else ""
+        self.status(f"Separated into {len(r.sources)} stems in {outcome.seconds:.1f} s on {r.device}.{notes}")
+        self.device_label.setText(f"Last run: {r.device}")
+        self.separation_finished.emit(r)
+
+    def _on_sep_cancelled(self) -> None:
+        self.status("Separation cancelled; nothing was changed.")
+        self.separation_cancelled.emit()
+
+    def _on_sep_done(self) -> None:
+        if self.stall.running:
+            self.last_stall_ms = self.stall.stop()
+        log.info("longest event-loop stall during the separation: %.1f ms", self.last_stall_ms)
+        self._sep_worker = None
+        self._set_progress(False)
+        self.placeholder.title.setText("Not separated yet")
+        self._update_actions()
+
+    def _clear_separation(self) -> None:
+        self.regates.clear()
+        self.regates.result = None
+        self.regates.frames = {}
+        self.result = None
+        self.stem_specs = []
+        for h in self.headers:
+            h.setParent(None)
+            h.deleteLater()
+        for lane in self.lanes:
+            lane.widget.setParent(None)
+            lane.widget.deleteLater()
+        while self.lanes_layout.count() > 1:
+            item = self.lanes_layout.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.headers, self.lanes = [], []
+        self.spec_views = [self.mix_spec]
+        self._relink_colorbar()
+        self.stem_pages.setCurrentIndex(0)
+
+    def _show_separation(
+        self,
+        result: Any,
+        specs: list[analysis.Spectrogram],
+        gates: np.ndarray,
+        state: Optional[dict[str, Any]] = None,
+        frames: Optional[dict[str, analysis.BandFrames]] = None,
+    ) -> None:
+        assert self.song is not None
+        was_playing = self.player.playing
+        self.player.close()
+        self._clear_separation()
+        self.result = result
+        self.regates.result = result
+        self.regates.frames = dict(frames or {})
+        self.stem_specs = list(specs)
+        fr = result.frame_rate
+        self.master.gating.set_frame_rate(fr)
+        times = result.frame_times()
+        for i, name in enumerate(result.sources):
+            colour = theme.stem_colour(name, i)
+            header = TrackHeader(i, name, colour, fr)
+            g = self.master.gating
+            header.gating.set_values(g.threshold_value, g.median_ms)
+            header.mixer_changed.connect(self._on_strip_changed)
+            header.gating_changed.connect(self._on_stem_gating_changed)
+            lane = StemLane(i, name, colour)
+            lane.spec.set_spectrogram(specs[i], self.levels)
+            lane.set_activity(times, result.activity[i])
+            lane.set_gate(gates[i], fr)
+            lane.set_threshold(g.threshold_value, g.mode_value)
+            lane.threshold_line.sigPositionChangeFinished.connect(
+                lambda line, i=i: self._on_line_dragged(i, line)
+            )
+            for p in lane.plots():
+                p.setXLink(self.overview_plot)
+                self._connect_plot(p)
+            row = QWidget()
+            hl = QHBoxLayout(row)
+            hl.setContentsMargins(0, 0, 0, 0)
+            hl.setSpacing(0)
+            hl.addWidget(header)
+            hl.addWidget(lane.widget, 1)
+            self.lanes_layout.insertWidget(self.lanes_layout.count() - 1, row)
+            self.headers.append(header)
+            self.lanes.append(lane)
+            self.spec_views.append(lane.spec)
+            self._update_activity_label(i, gates[i])
+        self._relink_colorbar()
+        self.mixer.set_tracks(self.song.stereo, result.stems, self.song.sample_rate)
+        if state:
+            self._apply_state(state)
+        self._sync_mixer()
+        self.stem_pages.setCurrentIndex(1)
+        self._update_actions()
+        if was_playing:
+            self.player.play()
+
+    def _relink_colorbar(self) -> None:
+        self.colorbar.setImageItem([v.image for v in self.spec_views])
+        self.colorbar.setLevels(self.levels)
+
+    def _on_levels_changed(self, bar: Any) -> None:
+        self.levels = tuple(float(v) for v in bar.levels())  # type: ignore[assignment]
+
+    def _update_activity_label(self, i: int, gate: np.ndarray) -> None:
+        if i < len(self.headers):
+            share = float(np.mean(gate)) if gate.size else 0.0
+            self.headers[i].activity_label.setText(f"on {100 * share:.0f}% of the song")
+
+    # ==== gating ======================================================================================
+    def gating_spec(self, sources: Optional[list[str]] = None) -> Any:
+        """{source: GatingSettings} from the controls (linked stems follow the master)."""
+        from engine import GatingSettings
+        from engine.gating import ms_to_frames
+
+        if self.result is not None:
+            sr, hop = self.result.model_sample_rate, self.result.stft_config.hop_length
+            sources = list(self.result.sources)
+        elif self.separator is not None:
+            sr, hop = self.separator.card.sample_rate, self.separator.card.hop_length
+        else:
+            sr, hop = 44100, 512
+        g = self.master.gating
+        spec = {}
+        for i, s in enumerate(sources or []):
+            mode = g.mode_value
+            if i < len(self.headers) and not self.headers[i].linked.isChecked():
+                h = self.headers[i].gating
+                thr, ms = h.threshold_value, h.median_ms
+            else:
+                thr, ms = g.threshold_value, g.median_ms
+            spec[s] = GatingSettings(mode=mode, threshold=thr, median_frames=ms_to_frames(ms, sr, hop))
+        return spec
+
+    def _on_global_gating_changed(self) -> None:
+        g = self.master.gating
+        self.settings.set("gating/threshold", g.threshold_value)
+        self.settings.set("gating/median_ms", g.median_ms)
+        self.settings.set("gating/mode", g.mode_value)
+        changed = []
+        for i, h in enumerate(self.headers):
+            if h.linked.isChecked():
+                h.gating.set_values(g.threshold_value, g.median_ms)
+                self.lanes[i].set_threshold(g.threshold_value, g.mode_value)
+                changed.append(self.result.sources[i])
+            else:
+                self.lanes[i].set_threshold(h.gating.threshold_value, g.mode_value)
+                changed.append(self.result.sources[i])  # the mode is global
+        self._request_regate(changed)
+
+    def _on_stem_gating_changed(self, i: int) -> None:
+        h = self.headers[i]
+        g = self.master.gating
+        if h.linked.isChecked():
+            h.gating.set_values(g.threshold_value, g.median_ms)
+        self.lanes[i].set_threshold(
+            h.gating.threshold_value if not h.linked.isChecked() else g.threshold_value, g.mode_value
+        )
+        self._request_regate([self.result.sources[i]])
+
+    def _on_line_dragged(self, i: int, line: Any) -> None:
+        h = self.headers[i]
+        value = float(np.clip(line.value(), 0.0, 1.0))
+        h.linked.blockSignals(True)
+        h.linked.setChecked(False)
+        h.linked.blockSignals(False)
+        h.gating.setEnabled(True)
+        h.gating.set_values(value, h.gating.median_ms)
+        self._on_stem_gating_changed(i)
+
+    def set_stem_threshold(self, source: str, threshold: float) -> None:
+        """Give one stem its own threshold (what dragging its threshold line does)."""
+        i = self.result.sources.index(source)
+        line = self.lanes[i].threshold_line
+        line.setValue(threshold)
+        self._on_line_dragged(i, line)
+
+    def _request_regate(self, sources: list[str]) -> None:
+        if self.result is None or not sources:
+            return
+        self._regate_t0 = time.perf_counter()
+        self.regates.request(self.gating_spec(), sources)
+
+    def _on_regated(self, outcome: RegateOutcome) -> None:
+        if self.result is None:
+            return
+        for s, spec in outcome.spectrograms.items():
+            i = self.result.sources.index(s)
+            self.stem_specs[i] = spec
+            self.lanes[i].spec.set_spectrogram(spec, self.levels)
+        fr = self.result.frame_rate
+        for i in range(len(self.lanes)):
+            self.lanes[i].set_gate(outcome.gates[i], fr)
+            self._update_activity_label(i, outcome.gates[i])
+        total = (time.perf_counter() - getattr(self, "_regate_t0", time.perf_counter())) * 1000
+        self.status(
+            f"Re-gated {', '.join(outcome.sources)}: audio in {outcome.seconds * 1000:.0f} ms, "
+            f"on screen in {total:.0f} ms"
+        )
+        self.regate_done.emit(outcome)
+
+    # ==== mixer =======================================================================================
+    def _on_strip_changed(self, i: int) -> None:
+        self._sync_mixer()
+
+    def _on_master_changed(self) -> None:
+        self.act_ab.blockSignals(True)
+        self.act_ab.setChecked(self.master.ab.isChecked())
+        self.act_ab.blockSignals(False)
+        self._apply_master()
+
+    def _apply_master(self) -> None:
+        self.mixer.master_gain_db = self.master.gain.db
+        self.mixer.play_original = self.master.ab.isChecked()
+        self.mixer.update_gains()
+
+    def _sync_mixer(self) -> None:
+        strips = []
+        for h in self.headers:
+            strips.append(
+                StripSettings(
+                    gain_db=h.gain.db,
+                    pan=h.pan.value() / 100.0,
+                    mute=h.mute.isChecked(),
+                    solo=h.solo.isChecked(),
+                )
+            )
+        if len(strips) == self.mixer.n_sources:
+            self.mixer.strips = strips
+        any_solo = any(st.solo for st in strips)
+        for lane, st in zip(self.lanes, strips, strict=False):
+            # what you see follows what you hear: silenced stems are dimmed
+            audible = not st.mute and (st.solo or not any_solo)
+            lane.widget.ci.setOpacity(1.0 if audible else 0.35)
+        self.mixer.master_gain_db = self.master.gain.db
+        self.mixer.play_original = self.master.ab.isChecked()
+        self.mixer.update_gains()
+
+    def toggle_solo(self, k: int) -> None:
+        if k < len(self.headers):
+            self.headers[k].solo.toggle()
+
+    def toggle_mute(self, k: int) -> None:
+        if k < len(self.headers):
+            self.headers[k].mute.toggle()
+
+    def set_ab(self, on: bool) -> None:
+        if self.master.ab.isChecked() != on:
+            self.master.ab.setChecked(on)
+        self.status("B: playing the original song" if on else "A: playing your stem mix")
+
+    # ==== transport ===================================================================================
+    def toggle_play(self) -> None:
+        if self.song is None:
+            return
+        if self.player.playing:
+            self.player.pause()
+            self.status("Paused")
+        elif self.player.play():
+            self.status("Playing")
+        else:
+            reason = self.player.reason or "no sound output"
+            if not self._playback_warned:
+                self._playback_warned = True
+                self.show_message(
+                    "playback",
+                    "warning",
+                    f"Playback is unavailable: {reason}. You can still separate, view and export songs.",
+                )
+            self.status(f"Playback is unavailable: {reason}")
+        self._update_play_icon()
+
+    def stop(self) -> None:
+        self.player.pause()
+        self.seek(self.mixer.loop[0] / self.mixer.sample_rate if self.mixer.loop else 0.0)
+        self._update_play_icon()
+
+    def seek(self, seconds: float) -> None:
+        if self.song is None:
+            return
+        sample = int(round(max(0.0, min(seconds, self.song.duration_s)) * self.song.sample_rate))
+        self.mixer.seek(sample)
+        if not self.player.playing:
+            self.mixer.position = sample
+        self._move_playheads(sample / self.song.sample_rate)
+        self._update_clock()
+
+    def nudge(self, seconds: float) -> None:
+        if self.song is not None:
+            self.seek(self.mixer.position / self.mixer.sample_rate + seconds)
+
+    def set_looping(self, on: bool) -> None:
+        if self.song is None:
+            return
+        self.loop_region.setVisible(on)
+        if on:
+            (x0, x1), _ = self.overview_plot.getViewBox().viewRange()
+            a, b = self.loop_region.getRegion()
+            if b <= x0 or a >= x1:  # the region is off screen: put it in the middle of the view
+                span = x1 - x0
+                self.loop_region.setRegion((x0 + 0.3 * span, x0 + 0.6 * span))
+            self._on_loop_region_changed()
+            self.status("Looping the highlighted region (drag its edges in the waveform)")
+        else:
+            self.mixer.set_loop(None)
+            self.status("Loop off")
+
+    def _on_loop_region_changed(self, *_: Any) -> None:
+        if self.song is None or not self.act_loop.isChecked():
+            return
+        a, b = self.loop_region.getRegion()
+        sr = self.song.sample_rate
+        self.mixer.set_loop(int(a * sr), int(b * sr))
+
+    def _on_plot_clicked(self, plot: TrackView, ev: Any) -> None:
+        if self.song is None or ev.button() != Qt.MouseButton.LeftButton or ev.double():
+            return
+        vb = plot.getViewBox()
+        if not vb.sceneBoundingRect().contains(ev.scenePos()):
+            return
+        x = vb.mapSceneToView(ev.scenePos()).x()
+        self.seek(float(x))
+
+    def zoom_fit(self) -> None:
+        if self.song is not None:
+            self.overview_plot.setXRange(0.0, self.song.duration_s, padding=0)
+
+    def zoom(self, factor: float) -> None:
+        if self.song is None:
+            return
+        (x0, x1), _ = self.overview_plot.getViewBox().viewRange()
+        centre = self.mixer.position / self.mixer.sample_rate
+        if not x0 <= centre <= x1:
+            centre = (x0 + x1) / 2
+        half = max(0.05, (x1 - x0) * factor / 2)
+        self.overview_plot.setXRange(
+            max(0.0, centre - half), min(self.song.duration_s, centre + half), padding=0
+        )
+
+    def _refresh_waveform_detail(self) -> None:
+        song = self.song
+        if song is None or song.mono is None:
+            return
+        (x0, x1), _ = self.overview_plot.vb.viewRange()
+        sr = song.sample_rate
+        a, b = max(0, int(x0 * sr)), min(song.mono.shape[0], int(x1 * sr) + 1)
+        # Only when the overview's own buckets would be coarse, and the span is small enough to
+        # summarise in a few ms here (at most DETAIL_MAX_SAMPLES samples).
+        coarse = (b - a) < song.mono.shape[0] / 3
+        if coarse and b - a <= DETAIL_MAX_SAMPLES:
+            pad = (b - a) // 2
+            lo, hi = max(0, a - pad), min(song.mono.shape[0], b + pad)
+            set_overview(
+                self.overview_items, analysis.overview(song.mono, sr, n_buckets=4000, start=lo, stop=hi)
+            )
+            self._detail_shown = True
+        elif getattr(self, "_detail_shown", False):
+            set_overview(self.overview_items, song.overview)
+            self._detail_shown = False
+
+    def _move_playheads(self, t: float) -> None:
+        for line in self.playheads:
+            line.setValue(t)
+        for lane in self.lanes:
+            for line in lane.playheads:
+                line.setValue(t)
+
+    def _update_clock(self) -> None:
+        if self.song is None:
+            self.clock.setText("0:00.0 / 0:00.0")
+            return
+        t = self.mixer.position / self.mixer.sample_rate
+        self.clock.setText(f"{format_time(t)} / {format_time(self.song.duration_s)}")
+
+    def _update_play_icon(self) -> None:
+        icon = (
+            QStyle.StandardPixmap.SP_MediaPause if self.player.playing else QStyle.StandardPixmap.SP_MediaPlay
+        )
+        self.act_play.setIcon(self.style().standardIcon(icon))
+        self.act_play.setText("Pause" if self.player.playing else "Play")
+
+    def _tick(self) -> None:
+        """The UI timer (30 Hz): playhead, clock and meters follow the audio callback's position."""
+        now = time.perf_counter()
+        dt, self._last_tick = now - self._last_tick, now
+        if self.song is None:
+            return
+        playing = self.player.playing
+        if playing or getattr(self, "_was_playing", False):
+            t = self.mixer.position / self.mixer.sample_rate
+            self._move_playheads(t)
+            self._update_clock()
+            (x0, x1), _ = self.overview_plot.getViewBox().viewRange()
+            if playing and (t > x1 or t < x0) and x1 - x0 < self.song.duration_s * 0.999:
+                span = x1 - x0
+                self.overview_plot.setXRange(t, min(self.song.duration_s, t + span), padding=0)
+            levels = self.mixer.levels
+            n = len(self.headers)
+            if playing and levels.shape[0] == n + 2:
+                for i, h in enumerate(self.headers):
+                    h.meter.set_peaks(levels[i, 0], levels[i, 1], dt)
+                self.master.meter.set_peaks(levels[-1, 0], levels[-1, 1], dt)
+            else:
+                for h in self.headers:
+                    h.meter.set_peaks(0.0, 0.0, dt)
+                self.master.meter.set_peaks(0.0, 0.0, dt)
+            if not playing and getattr(self, "_was_playing", False):
+                self._update_play_icon()
+        self._was_playing = playing
+
+    # ==== export ======================================================================================
+    def show_export_dialog(self) -> None:
+        if self.result is None or self.song is None:
+            self.status("Separate the song first; then its stems can be exported.")
+            return
+        dlg = ExportDialog(self, self.result.sources, self.song.path, self.settings)
+        if dlg.exec() != ExportDialog.DialogCode.Accepted:
+            return
+        choice = dlg.choice()
+        existing = [p for p in choice.paths() if p.exists()]
+        if existing:
+            names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
+            answer = QMessageBox.question(
+                self,
+                "Replace files?",
+                f"{len(existing)} file(s) already exist in {choice.folder}:\n{names}\n\nReplace them?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                QMessageBox.StandardButton.No,
+            )
+            if answer != QMessageBox.StandardButton.Yes:
+                self.status("Export cancelled: nothing was overwritten.")
+                return
+        self.export(choice)
+
+    def export(self, choice: Any) -> None:
+        """Start exporting (the dialog's choice); the caller has confirmed any overwrite."""
+        if self.result is None or self.song is None or self._busy_worker is not None:
+            return
+        self._sync_mixer()
+        info = {"input": str(self.song.path), "mixer": self._mixer_state(), "exported_by": "StemLab app"}
+        w = Worker(
+            export_job,
+            self.result,
+            self.mixer,
+            self.result_lock,
+            choice.folder,
+            choice.stems,
+            choice.fmt,
+            choice.subtype,
+            choice.remix,
+            self.song.path.stem,
+            info,
+            name="export",
+        )
+        w.signals.progress.connect(
+            lambda p: (self._set_progress(p.fraction), self.status(f"Exporting… {100 * p.fraction:.0f}%"))
+        )
+        w.signals.finished.connect(self._on_exported)
+        w.signals.failed.connect(lambda m: self._error("Export failed", m))
+        w.signals.cancelled.connect(lambda: self.status("Export cancelled; no partial files were left."))
+        w.signals.done.connect(self._busy_done)
+        self._busy_worker = w
+        self._set_progress(0.0)
+        self.runner.start(w)
+        self._update_actions()
+
+    def _on_exported(self, written: list) -> None:
+        folder = written[0].parent if written else None
+        audio = [p for p in written if p.suffix in (".wav", ".flac")]
+        self.status(f"Exported {len(audio)} audio files to {folder}")
+        if folder is not None:
+            self.show_message(
+                "export",
+                "info",
+                f"Exported {len(audio)} audio files to <b>{folder}</b>.",
+                action=("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))),
+            )
+        self.export_finished.emit(written)
+
+    def _busy_done(self) -> None:
+        self._busy_worker = None
+        self._set_progress(False)
+        self._update_actions()
+
+    # ==== sessions ====================================================================================
+    def _mixer_state(self) -> dict[str, Any]:
+        return {
+            "strips": [s.to_json() for s in self.mixer.strips],
+            "master_gain_db": self.mixer.master_gain_db,
+            "play_original": self.mixer.play_original,
+        }
+
+    def _gating_state(self) -> dict[str, dict[str, Any]]:
+        spec = self.gating_spec()
+        out = {}
+        for i, s in enumerate(self.result.sources):
+            g = spec[s]
+            h = self.headers[i]
+            out[s] = {
+                "mode": g.mode,
+                "threshold": g.threshold,
+                "median_frames": g.median_frames,
+                "median_ms": h.gating.median_ms,
+                "linked": h.linked.isChecked(),
+            }
+        return out
+
+    def choose_save_session(self) -> None:
+        if self.result is None or self.song is None:
+            self.status("Separate a song first; a session keeps the song with its stems.")
+            return
+        start = str(self.session_path or self.song.path.with_name(self.song.path.stem + ".stemlab.json"))
+        path, _ = QFileDialog.getSaveFileName(self, "Save session", start, SESSION_FILTER)
+        if path:
+            self.save_session(Path(path))
+
+    def save_session(self, path: Path) -> None:
+        from .session import SessionState, save_session
+
+        if self.result is None or self.song is None or self._busy_worker is not None:
+            return
+        r = self.result
+        self._sync_mixer()
+        loop = list(self.loop_region.getRegion()) if self.act_loop.isChecked() else None
+        g = self.master.gating
+        state = SessionState(
+            song_name=self.song.path.name,
+            song_path=str(self.song.path),
+            sample_rate=r.sample_rate,
+            sources=list(r.sources),
+            model_name=r.model_name,
+            model_sample_rate=r.model_sample_rate,
+            n_fft=r.stft_config.n_fft,
+            hop_length=r.stft_config.hop_length,
+            device=r.device,
+            wiener=bool(r.wiener),
+            gating=self._gating_state(),
+            global_gating={"mode": g.mode_value, "threshold": g.threshold_value, "median_ms": g.median_ms},
+            mixer=self._mixer_state(),
+            loop=loop,
+            notes=list(r.notes),
+            timings={k: float(v) for k, v in r.timings.items()},
+        )
+        w = Worker(
+            save_session, path, state, self.song.stereo, r, self.result_lock, name="saving the session"
+        )
+        w.signals.finished.connect(self._on_session_saved)
+        w.signals.failed.connect(lambda m: self._error("Cannot save the session", m))
+        w.signals.done.connect(self._busy_done)
+        self._busy_worker = w
+        self._set_progress(None)
+        self.status(f"Saving the session {Path(path).name}…")
+        self.runner.start(w)
+
+    def _on_session_saved(self, path: Path) -> None:
+        self.session_path = Path(path)
+        self.settings.add_recent(str(path))
+        self._fill_recent_list()
+        self.status(f"Session saved: {path}")
+        self.session_saved.emit(str(path))
+
+    def choose_session(self) -> None:
+        folder = str(self.settings.get("ui/last_folder"))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a session", folder, SESSION_FILTER)
+        if path:
+            self.open_session(path)
+
+    def open_session(self, path: str) -> None:
+        if self._busy_worker is not None:
+            return
+        w = Worker(open_session_job, Path(path), name="opening the session")
+        w.signals.finished.connect(self._on_session_opened)
+        w.signals.failed.connect(lambda m: self._error("Cannot open the session", m))
+        w.signals.done.connect(self._busy_done)
+        self._busy_worker = w
+        self._set_progress(None)
+        self.status(f"Opening the session {Path(path).name}…")
+        self.runner.start(w)
+
+    def _on_session_opened(self, opened: Any) -> None:
+        loaded, song, specs, gates, frames = opened
+        if self._sep_worker is not None:
+            self._sep_worker.cancel()
+        self._show_song(song)
+        st = loaded.state
+        g = st.global_gating
+        try:
+            self.master.gating.set_values(
+                float(g.get("threshold", 0.5)), float(g.get("median_ms", 100.0)), str(g.get("mode", "binary"))
+            )
+        except (TypeError, ValueError):
+            pass
+        self._show_separation(
+            loaded.result,
+            specs,
+            gates,
+            state={"gating": st.gating, "mixer": st.mixer, "loop": st.loop},
+            frames=frames,
+        )
+        self.session_path = loaded.json_path
+        self.settings.add_recent(str(loaded.json_path))
+        self._fill_recent_list()
+        self.setWindowTitle(f"{loaded.json_path.name} — StemLab")
+        self.status(
+            f"Session {loaded.json_path.name} opened: {st.song_name}, separated by {st.model_name} "
+            f"on {st.device}"
+        )
+        self.session_loaded.emit(str(loaded.json_path))
+
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        """Restore per-stem gating and mixer settings from a session (values already validated loosely)."""
+        gating, mixer = state.get("gating") or {}, state.get("mixer") or {}
+        strips = mixer.get("strips") if isinstance(mixer.get("strips"), list) else []
+        for i, h in enumerate(self.headers):
+            name = self.result.sources[i]
+            g = gating.get(name) if isinstance(gating, dict) else None
+            if isinstance(g, dict):
+                linked = bool(g.get("linked", True))
+                h.linked.blockSignals(True)
+                h.linked.setChecked(linked)
+                h.linked.blockSignals(False)
+                h.gating.setEnabled(not linked)
+                try:
+                    h.gating.set_values(float(g.get("threshold", 0.5)), float(g.get("median_ms", 100.0)))
+                except (TypeError, ValueError):
+                    pass
+                self.lanes[i].set_threshold(h.gating.threshold_value, self.master.gating.mode_value)
+            if i < len(strips) and isinstance(strips[i], dict):
+                s = strips[i]
+                for widget, value in ((h.mute, s.get("mute")), (h.solo, s.get("solo"))):
+                    widget.blockSignals(True)
+                    widget.setChecked(bool(value))
+                    widget.blockSignals(False)
+                try:
+                    h.gain.set_db(float(s.get("gain_db", 0.0)))
+                    h.pan.setValue(int(round(float(s.get("pan", 0.0)) * 100)))
+                except (TypeError, ValueError):
+                    pass
+        try:
+            self.master.gain.set_db(float(mixer.get("master_gain_db", 0.0)))
+        except (TypeError, ValueError):
+            pass
+        self.master.ab.setChecked(bool(mixer.get("play_original", False)))
+        loop = state.get("loop")
+        if isinstance(loop, list) and len(loop) == 2 and all(isinstance(v, (int, float)) for v in loop):
+            self.loop_region.setRegion((float(loop[0]), float(loop[1])))
+            self.act_loop.setChecked(True)
+
+    # ==== models and help =============================================================================
+    def choose_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model card", "", "Model card (*.json)")
+        if path:
+            self.load_model(path)
+
+    def show_about(self) -> None:
+        lines = [
+            "<h3>StemLab</h3>",
+            "<p>Instrument-activity-aware source separation: see, hear and reshape a song's instruments.</p>",
+        ]
+        if self.separator is not None:
+            card = self.separator.card
+            lines.append(
+                f"<p><b>Model:</b> {card.name} (version {card.version}"
+                f"{', untrained' if not card.trained else ''})<br><b>Sources:</b> {', '.join(card.sources)}"
+                f"<br><b>Runs on:</b> {self.separator.device_description}<br>"
+                f"<b>Sample rate:</b> {card.sample_rate} Hz, n_fft {card.n_fft}, hop {card.hop_length}</p>"
+            )
+            lines.append(
+                "<p><b>Measured quality (from the model card):</b><br>"
+                + format_metrics(card.metrics)
+                + "</p>"
+            )
+            if card.notes:
+                lines.append(f"<p>{card.notes}</p>")
+        else:
+            lines.append(f"<p><b>No model loaded.</b> {self.model_error}</p>")
+        QMessageBox.about(self, "About StemLab", "".join(lines))
+
+    def show_shortcuts(self) -> None:
+        rows = [
+            ("Space", "Play / pause"),
+            ("Home", "Stop, back to start"),
+            ("← / →", "Seek 5 s"),
+            ("L", "Loop the highlighted region"),
+            ("B", "A/B: original song vs your mix"),
+            ("1 … 9", "Solo stem n"),
+            ("Shift+1 … 9", "Mute stem n"),
+            ("F, +, −", "Zoom to fit, in, out"),
+            ("Ctrl+O", "Open a song"),
+            ("Ctrl+R", "Separate"),
+            ("Esc", "Cancel"),
+            ("Ctrl+E", "Export"),
+            ("Ctrl+S", "Save session"),
+            ("Ctrl+Shift+O", "Open session"),
+            ("Ctrl+M", "Load a model"),
+            ("Mouse", "wheel: zoom · drag: scroll · click: seek · drag the dashed line: threshold"),
+        ]
+        html = (
+            "<table>"
+            + "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in rows)
+            + "</table>"
+        )
+        QMessageBox.information(self, "Keyboard shortcuts", html)
+
+    # ==== helpers =====================================================================================
+    def _set_progress(self, value: Any) -> None:
+        """None: busy without a fraction; False: hide; a float: that fraction."""
+        if value is False:
+            self.progress.setVisible(False)
+            self.eta_label.setText("")
+            return
+        self.progress.setVisible(True)
+        if value is None:
+            self.progress.setRange(0, 0)
+        else:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(1000 * float(value)))
+
+    def _update_actions(self) -> None:
+        has_song = self.song is not None
+        separated = self.result is not None
+        separating = self._sep_worker is not None
+        self.act_separate.setEnabled(has_song and self.separator is not None and not separating)
+        self.act_separate.setToolTip(
+            "Separate the song into stems (Ctrl+R)"
+            if self.separator is not None
+            else "No model is loaded: File > Load model…"
+        )
+        self.placeholder.button.setEnabled(self.act_separate.isEnabled())
+        self.act_cancel.setEnabled(separating or self._busy_worker is not None)
+        self.act_export.setEnabled(separated and self._busy_worker is None)
+        self.act_save_session.setEnabled(separated and self._busy_worker is None)
+        for a in (self.act_play, self.act_stop, self.act_loop, self.act_ab, self.act_fit):
+            a.setEnabled(has_song)
+        self.demo_button.setEnabled(_resources_demo_guess().exists())
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = self.settings.recent_files()
+        for f in files:
+            a = self.recent_menu.addAction(Path(f).name)
+            a.setToolTip(f)
+            a.triggered.connect(lambda _=False, f=f: self.open_path(f))
+        if not files:
+            a = self.recent_menu.addAction("(none)")
+            a.setEnabled(False)
+        else:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction(
+                "Clear list", lambda: (self.settings.clear_recent(), self._fill_recent_list())
+            )
+
+    def _fill_recent_list(self) -> None:
+        self.recent_list.clear()
+        files = self.settings.recent_files()
+        for f in files:
+            it = QListWidgetItem(f"{Path(f).name}    —    {Path(f).parent}")
+            it.setData(Qt.ItemDataRole.UserRole, f)
+            self.recent_list.addItem(it)
+        self.recent_list.setVisible(bool(files))
+        self.recent_title.setVisible(bool(files))
+
+    # ==== drag and drop, closing ======================================================================
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls() if event.mimeData().hasUrls() else []
+        if any(
+            u.isLocalFile()
+            and (
+                u.toLocalFile().lower().endswith(AUDIO_SUFFIXES) or u.toLocalFile().endswith(".stemlab.json")
+            )
+            for u in urls
+        ):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for u in event.mimeData().urls():
+            if u.isLocalFile():
+                self.open_path(u.toLocalFile())
+                event.acceptProposedAction()
+                return
+
+    def shutdown(self, timeout_ms: int = 30000) -> bool:
+        """Stop playback, cancel every job and wait for the worker threads to end."""
+        self.ui_timer.stop()
+        self.stall.stop()
+        self.player.close()
+        self.regates.clear()
+        self.runner.cancel_all()
+        return self.runner.wait(timeout_ms)
+
+    def closeEvent(self, event: Any) -> None:
+        self.settings.set("ui/geometry", self.saveGeometry())
+        self.settings.sync()
+        self.shutdown()
+        super().closeEvent(event)
+
+
+def open_session_job(path: Path, *, progress: Any = None, cancel: Optional[threading.Event] = None) -> tuple:
+    """Worker: read a session, then compute what the timeline draws."""
+    from .session import load_session
+
+    t0 = time.perf_counter()
+    loaded = load_session(path, progress=progress, cancel=cancel)
+    r = loaded.result
+    ov = analysis.overview(loaded.mixture, r.sample_rate)
+    mix_spec = analysis.log_spectrogram(loaded.mixture, r.sample_rate, cancel=cancel)
+    frames = ungated_frames(r, cancel=cancel)
+    gates = r.gates()
+    pics = stem_pictures(r, gates, list(r.sources), frames, cancel)
+    song_path = Path(loaded.state.song_path)
+    song = SongData(
+        song_path,
+        loaded.mixture,
+        r.sample_rate,
+        ov,
+        mix_spec,
+        [],
+        time.perf_counter() - t0,
+        analysis.mono(loaded.mixture),
+    )
+    return loaded, song, [pics[s] for s in r.sources], gates, frames
+
+
+def format_metrics(metrics: Any, depth: int = 0) -> str:
+    """A model card's metrics dict as indented HTML lines."""
+    if not isinstance(metrics, dict) or not metrics:
+        return "(the card lists no metrics)" if depth == 0 else ""
+    out = []
+    pad = "&nbsp;" * 4 * depth
+    for k, v in metrics.items():
+        if isinstance(v, dict):
+            out.append(f"{pad}{k}:<br>{format_metrics(v, depth + 1)}")
+        elif isinstance(v, float):
+            out.append(f"{pad}{k}: {v:.2f}<br>")
+        else:
+            out.append(f"{pad}{k}: {v}<br>")
+    return "".join(out)

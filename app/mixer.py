@@ -1,0 +1,291 @@
+"""The stem mixer's arithmetic: gains, pan, solo, mute, master and the A/B original switch.
+
+Pure numpy, no Qt and no sound library, so tests read the mixed samples directly. `process()` is
+what the audio callback runs: it only reads preloaded arrays, writes into preallocated scratch
+buffers and advances a position; settings arrive as one immutable gain matrix swapped in by
+reference (atomic under the GIL), so the callback never takes a lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+
+MIN_GAIN_DB = -60.0  # a fader at or below this is silent
+MAX_GAIN_DB = 12.0
+MAX_BLOCK = 16384  # the largest block a callback may ask for
+RAMP_SAMPLES = 64  # gain changes are cross-faded over this many samples to avoid clicks
+
+
+def db_to_gain(db: float) -> float:
+    """Fader position in dB -> linear gain; at or below MIN_GAIN_DB the fader is closed."""
+    return 0.0 if db <= MIN_GAIN_DB else float(10.0 ** (db / 20.0))
+
+
+def gain_to_db(gain: float) -> float:
+    return MIN_GAIN_DB if gain <= 10.0 ** (MIN_GAIN_DB / 20.0) else float(20.0 * np.log10(gain))
+
+
+def pan_gains(pan: float) -> tuple[float, float]:
+    """Stereo balance for pan in [-1, 1]: centre leaves both channels alone, full left silences right.
+
+    Stems are stereo already, so this is a balance control (the far side is turned down linearly),
+    not a mono panner: at centre the stem plays exactly as separated.
+    """
+    p = float(np.clip(pan, -1.0, 1.0))
+    return min(1.0, 1.0 - p), min(1.0, 1.0 + p)
+
+
+@dataclass
+class StripSettings:
+    """One channel strip: what the user set, in user units."""
+
+    gain_db: float = 0.0
+    pan: float = 0.0
+    mute: bool = False
+    solo: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        return {"gain_db": self.gain_db, "pan": self.pan, "mute": self.mute, "solo": self.solo}
+
+
+class Mixer:
+    """Mixes stems (or the original mix) into stereo blocks.
+
+    stems: (n_sources, 2, n_samples) float32; original: (2, n_samples) float32, both at
+    `sample_rate`. Row n_sources of the gain matrix belongs to the original mix (the A/B switch).
+    `levels` holds the last block's post-fader peak per stem, then the original, then the master:
+    (n_sources + 2, 2).
+    """
+
+    def __init__(self, max_block: int = MAX_BLOCK) -> None:
+        self.max_block = int(max_block)
+        self.sample_rate = 44100
+        self.strips: list[StripSettings] = []
+        self.master_gain_db = 0.0
+        self.master_mute = False
+        self.play_original = False  # the A/B switch: True plays the untouched mix
+        self._stems = np.zeros((0, 2, 0), np.float32)
+        self._original = np.zeros((2, 0), np.float32)
+        self._scratch = np.zeros((2, self.max_block), np.float32)
+        self._tmp = np.zeros(self.max_block, np.float32)
+        self._ramp_tmp = np.zeros(RAMP_SAMPLES, np.float32)
+        self._ramp = np.arange(1, RAMP_SAMPLES + 1, dtype=np.float32) / RAMP_SAMPLES
+        self._target = np.zeros((1, 2), np.float32)
+        self._current = np.zeros((1, 2), np.float32)
+        self.levels = np.zeros((2, 2), np.float32)
+        self.position = 0  # next sample to play; written only by process() while playing
+        self.ended = False
+        self._seek: tuple[int, int] = (0, 0)  # (serial, sample): a request process() applies
+        self._seek_seen = 0
+        self._loop: Optional[tuple[int, int]] = None
+        self._lock = threading.Lock()  # guards set_tracks against a concurrent offline render only
+        self.blocks_processed = 0
+        self.on_end: Optional[Callable[[], None]] = None
+
+    # ---- set-up, GUI thread -------------------------------------------------------------------
+    def set_tracks(self, original: np.ndarray, stems: Optional[np.ndarray], sample_rate: int) -> None:
+        """Load new arrays. Call only while no stream is running (the player stops first)."""
+        original = np.ascontiguousarray(original, dtype=np.float32)
+        if original.ndim != 2 or original.shape[0] not in (1, 2):
+            raise ValueError("original must be (channels, n_samples)")
+        if original.shape[0] == 1:
+            original = np.repeat(original, 2, axis=0)
+        if stems is None:
+            stems = np.zeros((0, 2, original.shape[1]), np.float32)
+        if stems.ndim != 3 or stems.shape[1] != 2 or stems.shape[2] != original.shape[1]:
+            raise ValueError("stems must be (n_sources, 2, n_samples) matching the original")
+        if stems.dtype != np.float32 or not stems.flags.c_contiguous:
+            stems = np.ascontiguousarray(stems, dtype=np.float32)
+        with self._lock:
+            n = stems.shape[0]
+            if len(self.strips) != n:
+                self.strips = [StripSettings() for _ in range(n)]
+            self._stems = stems
+            self._original = original
+            self.sample_rate = int(sample_rate)
+            self.levels = np.zeros((n + 2, 2), np.float32)
+            self._current = np.zeros((n + 1, 2), np.float32)
+            self.position = min(self.position, self.n_samples)
+            self._loop = None
+            self.ended = False
+            self.update_gains()
+            self._current = self._target.copy()
+
+    def replace_stems(self, stems: np.ndarray) -> None:
+        """Swap in new stem arrays of the same shape (e.g. a reloaded session)."""
+        if stems.shape != self._stems.shape:
+            raise ValueError("replace_stems needs the same shape; use set_tracks")
+        self._stems = np.ascontiguousarray(stems, dtype=np.float32)
+
+    @property
+    def n_sources(self) -> int:
+        return int(self._stems.shape[0])
+
+    @property
+    def n_samples(self) -> int:
+        return int(self._original.shape[1])
+
+    @property
+    def stems(self) -> np.ndarray:
+        return self._stems
+
+    def gain_matrix(self) -> np.ndarray:
+        """(n_sources + 1, 2) linear gains per row and output channel from the current settings."""
+        n = len(self.strips)
+        g = np.zeros((n + 1, 2), np.float32)
+        any_solo = any(s.solo for s in self.strips)
+        master = 0.0 if self.master_mute else db_to_gain(self.master_gain_db)
+        if self.play_original:
+            g[n, :] = master
+            return g
+        for i, s in enumerate(self.strips):
+            audible = not s.mute and (s.solo or not any_solo)
+            if audible:
+                left, right = pan_gains(s.pan)
+                lin = db_to_gain(s.gain_db) * master
+                g[i] = (lin * left, lin * right)
+        return g
+
+    def update_gains(self) -> None:
+        """Publish the settings to the callback: one reference swap, heard within one block."""
+        self._target = self.gain_matrix()
+
+    def seek(self, sample: int) -> None:
+        sample = int(np.clip(sample, 0, max(0, self.n_samples)))
+        serial = self._seek[0] + 1
+        self._seek = (serial, sample)
+        self.ended = False
+
+    def set_loop(self, start: Optional[int], end: Optional[int] = None) -> None:
+        """Loop [start, end) in samples, or None to play through."""
+        if start is None or end is None:
+            self._loop = None
+            return
+        a, b = sorted((int(start), int(end)))
+        a, b = max(0, a), min(self.n_samples, b)
+        self._loop = (a, b) if b - a >= 64 else None
+
+    @property
+    def loop(self) -> Optional[tuple[int, int]]:
+        return self._loop
+
+    # ---- the audio callback's work ------------------------------------------------------------
+    def process(self, out: np.ndarray) -> int:
+        """Fill out: (frames, 2) float32 with the next block and advance the position.
+
+        Returns the number of frames of song played (less than frames at the end, the rest is
+        silence). Allocates no arrays: mixing happens in preallocated scratch buffers.
+        """
+        frames = out.shape[0]
+        if frames > self.max_block:
+            out.fill(0.0)
+            return 0
+        serial, target_pos = self._seek
+        if serial != self._seek_seen:
+            self._seek_seen = serial
+            self.position = target_pos
+        target = self._target
+        current = self._current
+        stems, original = self._stems, self._original
+        loop = self._loop
+        n_src = stems.shape[0]
+        scratch = self._scratch
+        scratch[:, :frames] = 0.0
+        levels = self.levels
+        levels.fill(0.0)
+        pos = self.position
+        written = 0
+        ramp_pending = current.shape == target.shape and not np.array_equal(current, target)
+        while written < frames:
+            # Inside or before the loop, play to its end and wrap; after it (a seek), play on.
+            in_loop = loop is not None and pos <= loop[1]
+            end = loop[1] if in_loop else self.n_samples  # type: ignore[index]
+            if pos >= end:
+                if in_loop:
+                    pos = loop[0]  # type: ignore[index]
+                    continue
+                break
+            take = min(frames - written, end - pos)
+            for row in range(n_src + 1):
+                g1 = target[row]
+                g0 = current[row] if ramp_pending else g1
+                if g0[0] == 0.0 and g0[1] == 0.0 and g1[0] == 0.0 and g1[1] == 0.0:
+                    continue
+                src = stems[row] if row < n_src else original
+                for c in range(2):
+                    seg = src[c, pos : pos + take]
+                    dst = scratch[c, written : written + take]
+                    tmp = self._tmp[:take]
+                    np.multiply(seg, g1[c], out=tmp)
+                    if ramp_pending and g0[c] != g1[c]:
+                        r = min(RAMP_SAMPLES, take)
+                        ramp = self._ramp_tmp[:r]
+                        # gain goes from g0 to g1 across the first r samples
+                        np.multiply(
+                            self._ramp[:r] if r == RAMP_SAMPLES else self._ramp[RAMP_SAMPLES - r :],
+                            g1[c] - g0[c],
+                            out=ramp,
+                        )
+                        ramp += g0[c]
+                        np.multiply(seg[:r], ramp, out=tmp[:r])
+                    np.add(dst, tmp, out=dst)
+                    np.abs(tmp, out=tmp)
+                    peak = tmp.max() if take else 0.0
+                    if peak > levels[row, c]:
+                        levels[row, c] = peak
+            ramp_pending = False
+            pos += take
+            written += take
+        if current.shape == target.shape:
+            current[...] = target
+        else:
+            self._current = target.copy()  # tracks changed under us: a rare, tolerated allocation
+        for c in range(2):
+            np.abs(scratch[c, :frames], out=self._tmp[:frames])
+            levels[-1, c] = self._tmp[:frames].max() if frames else 0.0
+        out[...] = scratch[:, :frames].T
+        self.position = pos
+        self.blocks_processed += 1
+        if written < frames:
+            self.ended = True
+        return written
+
+    # ---- offline rendering (export), worker thread --------------------------------------------
+    def render(
+        self,
+        start: int = 0,
+        stop: Optional[int] = None,
+        block: int = 65536,
+        progress: Optional[Callable[[int, int], None]] = None,
+        cancel: Optional[threading.Event] = None,
+    ) -> np.ndarray:
+        """The remix as the mixer is set now, (2, n) float32, with the same arithmetic as process().
+
+        Ignores loop and position; `progress(done, total)` is called per block.
+        """
+        stop = self.n_samples if stop is None else min(stop, self.n_samples)
+        with self._lock:
+            g = self.gain_matrix()
+            stems, original = self._stems, self._original
+        n = max(0, stop - start)
+        out = np.zeros((2, n), np.float32)
+        n_src = stems.shape[0]
+        for a in range(0, n, block):
+            if cancel is not None and cancel.is_set():
+                from engine import SeparationCancelled  # the engine's cancel exception, raised in a worker
+
+                raise SeparationCancelled("Export cancelled.")
+            b = min(n, a + block)
+            for row in range(n_src + 1):
+                if g[row, 0] == 0.0 and g[row, 1] == 0.0:
+                    continue
+                src = stems[row] if row < n_src else original
+                for c in range(2):
+                    out[c, a:b] += src[c, start + a : start + b] * g[row, c]
+            if progress is not None:
+                progress(b, n)
+        return out

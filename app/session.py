@@ -1,0 +1,246 @@
+"""Sessions: a separated song saved as `NAME.stemlab.json` (settings, plain data) plus
+`NAME.stemlab.npz` (the song, the ungated stems and the activity curves), so it reopens without
+running the network. Data only: numpy arrays loaded with allow_pickle=False, every field
+type-checked, and the arrays file must sit beside the JSON the user chose.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+from .errors import SessionError
+
+SESSION_FORMAT = "stemlab-session/1"
+SESSION_SUFFIX = ".stemlab.json"
+
+
+@dataclass
+class SessionState:
+    """Everything but the arrays: plain JSON types only."""
+
+    song_name: str
+    song_path: str
+    sample_rate: int
+    sources: list[str]
+    model_name: str
+    model_sample_rate: int
+    n_fft: int
+    hop_length: int
+    device: str
+    wiener: bool
+    gating: dict[str, dict[str, Any]]  # per source: mode, threshold, median_frames, linked
+    global_gating: dict[str, Any]  # mode, threshold, median_ms
+    mixer: dict[str, Any]  # strips: [{gain_db, pan, mute, solo}], master_gain_db, play_original
+    loop: Optional[list[float]] = None
+    notes: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def session_paths(path: Path) -> tuple[Path, Path]:
+    """NAME.stemlab.json -> (json path, npz path beside it)."""
+    p = Path(path)
+    name = p.name
+    if name.endswith(SESSION_SUFFIX):
+        base = name[: -len(SESSION_SUFFIX)]
+    elif p.suffix == ".json":
+        base = p.stem
+    else:
+        base = name
+    return p.with_name(base + SESSION_SUFFIX), p.with_name(base + ".stemlab.npz")
+
+
+def _session_error(msg: str) -> SessionError:
+    return SessionError(msg)
+
+
+def save_session(
+    path: Path,
+    state: SessionState,
+    mixture: np.ndarray,
+    result: Any,
+    lock: threading.Lock,
+    *,
+    progress: Any = None,
+    cancel: Optional[threading.Event] = None,
+) -> Path:
+    """Write the arrays file, then the JSON (both atomically); returns the JSON path."""
+    from engine.audio import write_text_atomic
+    from engine.errors import AudioWriteError
+    from engine.progress import check_cancel
+
+    json_path, npz_path = session_paths(path)
+    doc = {
+        "format": SESSION_FORMAT,
+        "data": npz_path.name,
+        "saved": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **state.__dict__,
+    }
+    with lock:
+        if result.ungated is None:
+            raise AudioWriteError("This separation kept no ungated stems; it cannot be saved as a session.")
+        arrays = {
+            "mixture": np.ascontiguousarray(mixture, np.float32),
+            "ungated": np.ascontiguousarray(result.ungated, np.float32),
+            "activity": np.ascontiguousarray(result.activity, np.float32),
+        }
+        check_cancel(cancel)
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{npz_path.name}.", suffix=".part", dir=str(npz_path.parent))
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, npz_path)
+            tmp = ""
+        except OSError as exc:
+            raise AudioWriteError(f"{npz_path}: could not be written ({exc.strerror or exc}).") from exc
+        finally:
+            if tmp and os.path.exists(tmp):
+                os.unlink(tmp)
+    write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
+    return json_path
+
+
+def _require(doc: dict[str, Any], key: str, kind: Any, where: str) -> Any:
+    if key not in doc:
+        raise _session_error(f"{where}: the session lacks '{key}'.")
+    value = doc[key]
+    ok = isinstance(value, kind) and not (kind in (int, float, (int, float)) and isinstance(value, bool))
+    if not ok:
+        raise _session_error(f"{where}: '{key}' has the wrong type.")
+    return value
+
+
+def read_session_state(path: Path) -> tuple[SessionState, Path]:
+    """Parse and validate the JSON; returns the state and the arrays file beside it."""
+    p = Path(path)
+    where = p.name
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _session_error(f"{where}: cannot be read as a StemLab session ({exc}).") from exc
+    if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
+        raise _session_error(f"{where}: not a StemLab session file ({SESSION_FORMAT}).")
+    data_name = _require(doc, "data", str, where)
+    if Path(data_name).name != data_name or data_name in ("", ".", ".."):
+        raise _session_error(f"{where}: the arrays file must sit beside the session, not at {data_name!r}.")
+    npz = p.parent / data_name
+    state = SessionState(
+        song_name=_require(doc, "song_name", str, where),
+        song_path=_require(doc, "song_path", str, where),
+        sample_rate=_require(doc, "sample_rate", int, where),
+        sources=_require(doc, "sources", list, where),
+        model_name=_require(doc, "model_name", str, where),
+        model_sample_rate=_require(doc, "model_sample_rate", int, where),
+        n_fft=_require(doc, "n_fft", int, where),
+        hop_length=_require(doc, "hop_length", int, where),
+        device=_require(doc, "device", str, where),
+        wiener=_require(doc, "wiener", bool, where),
+        gating=_require(doc, "gating", dict, where),
+        global_gating=_require(doc, "global_gating", dict, where),
+        mixer=_require(doc, "mixer", dict, where),
+        loop=doc.get("loop") if isinstance(doc.get("loop"), list) else None,
+        notes=[str(n) for n in doc.get("notes", []) if isinstance(n, str)],
+        timings={
+            k: float(v)
+            for k, v in doc.get("timings", {}).items()
+            if isinstance(k, str) and isinstance(v, (int, float))
+        }
+        if isinstance(doc.get("timings"), dict)
+        else {},
+    )
+    if not state.sources or not all(isinstance(s, str) and s for s in state.sources):
+        raise _session_error(f"{where}: 'sources' must be a list of names.")
+    if min(state.sample_rate, state.model_sample_rate, state.n_fft, state.hop_length) <= 0:
+        raise _session_error(f"{where}: rates and STFT sizes must be positive.")
+    if state.n_fft % state.hop_length:
+        raise _session_error(f"{where}: n_fft must be a multiple of hop_length.")
+    return state, npz
+
+
+@dataclass
+class LoadedSession:
+    state: SessionState
+    json_path: Path
+    mixture: np.ndarray  # (2, n_samples)
+    result: Any  # engine.SeparationResult, stems gated per state.gating
+
+
+def load_session(
+    path: Path, *, progress: Any = None, cancel: Optional[threading.Event] = None
+) -> LoadedSession:
+    """Read a session and rebuild its SeparationResult (stems re-gated from the cached data)."""
+    from engine import GatingSettings, SeparationResult
+    from engine.progress import check_cancel
+    from engine.spectral import STFTConfig
+
+    json_path = Path(path)
+    state, npz = read_session_state(json_path)
+    where = json_path.name
+    if not npz.is_file():
+        raise _session_error(
+            f"{where}: its arrays file {npz.name} is missing; it must sit beside the session."
+        )
+    try:
+        with np.load(npz, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in ("mixture", "ungated", "activity") if k in data.files}
+    except (OSError, ValueError, EOFError) as exc:
+        raise _session_error(f"{npz.name}: the session's arrays cannot be read ({exc}).") from exc
+    check_cancel(cancel)
+    for key in ("mixture", "ungated", "activity"):
+        if key not in arrays:
+            raise _session_error(f"{npz.name}: the array '{key}' is missing.")
+        if arrays[key].dtype != np.float32:
+            raise _session_error(f"{npz.name}: '{key}' must be float32, not {arrays[key].dtype}.")
+    mixture, ungated, activity = arrays["mixture"], arrays["ungated"], arrays["activity"]
+    n_src = len(state.sources)
+    if mixture.ndim != 2 or mixture.shape[0] != 2 or mixture.shape[1] == 0:
+        raise _session_error(f"{npz.name}: 'mixture' must be (2, n_samples).")
+    if ungated.shape != (n_src, 2, mixture.shape[1]):
+        raise _session_error(f"{npz.name}: 'ungated' must be ({n_src}, 2, {mixture.shape[1]}).")
+    if activity.ndim != 2 or activity.shape[0] != n_src:
+        raise _session_error(f"{npz.name}: 'activity' must hold one curve per source.")
+    if not (np.isfinite(activity).all() and np.isfinite(mixture).all()):
+        raise _session_error(f"{npz.name}: the arrays hold NaN or infinite values.")
+    gating: dict[str, Any] = {}
+    for s in state.sources:
+        g = state.gating.get(s, {})
+        try:
+            gating[s] = GatingSettings(
+                mode=str(g.get("mode", "binary")),
+                threshold=float(g.get("threshold", 0.5)),
+                median_frames=int(g.get("median_frames", 9)),
+            )
+        except (TypeError, ValueError, AttributeError) as exc:
+            raise _session_error(f"{where}: the gating of {s} is invalid ({exc}).") from exc
+    result = SeparationResult(
+        sources=list(state.sources),
+        sample_rate=state.sample_rate,
+        stems=ungated.copy(),
+        activity=activity,
+        model_sample_rate=state.model_sample_rate,
+        stft_config=STFTConfig(state.n_fft, state.hop_length),
+        gating=gating,
+        ungated=ungated,
+        device=state.device,
+        model_name=state.model_name,
+        notes=list(state.notes),
+        timings=dict(state.timings),
+    )
+    if state.wiener:
+        result.notes.append(
+            "reopened without Wiener refinement (a session keeps only the plain stems); "
+            "separate again to refine"
+        )
+    result.regate(gating)
+    return LoadedSession(state, json_path, mixture, result)

@@ -1,0 +1,108 @@
+"""App test fixtures: an isolated settings file, a main window on the tiny random model, and a
+check that no test leaves a worker thread running."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Any:
+    from app.settings import Settings
+
+    s = Settings(str(tmp_path / "settings.ini"))
+    s.set("ui/first_run_done", True)  # no demo song opening by itself under a test
+    return s
+
+
+@pytest.fixture()
+def dialogs(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """Records (kind, title, text) of every message box instead of blocking on it."""
+    from PySide6.QtWidgets import QMessageBox
+
+    seen: list[tuple[str, str, str]] = []
+
+    def fake(kind: str, answer: Any = None) -> Any:
+        def show(parent: Any, title: str, text: str, *args: Any, **kwargs: Any) -> Any:
+            seen.append((kind, title, text))
+            return answer
+
+        return show
+
+    monkeypatch.setattr(QMessageBox, "warning", staticmethod(fake("warning", QMessageBox.StandardButton.Ok)))
+    monkeypatch.setattr(
+        QMessageBox, "critical", staticmethod(fake("critical", QMessageBox.StandardButton.Ok))
+    )
+    monkeypatch.setattr(
+        QMessageBox, "information", staticmethod(fake("information", QMessageBox.StandardButton.Ok))
+    )
+    monkeypatch.setattr(
+        QMessageBox, "question", staticmethod(fake("question", QMessageBox.StandardButton.No))
+    )
+    monkeypatch.setattr(QMessageBox, "about", staticmethod(fake("about")))
+    return seen
+
+
+@pytest.fixture()
+def no_sound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Behave as on a machine without a sound card, whatever this one has."""
+    import app.playback
+
+    monkeypatch.setattr(
+        app.playback, "probe_output", lambda sample_rate=44100: (False, "no sound output device was found")
+    )
+
+
+def _wait_threads_gone(before: set[int], timeout: float = 10.0) -> list[threading.Thread]:
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        extra = [t for t in threading.enumerate() if t.ident not in before and t.is_alive() and not t.daemon]
+        if not extra or time.monotonic() > end:
+            return extra
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def make_window(qtbot: Any, settings: Any, dialogs: Any, no_sound: None, tiny_model: Path) -> Iterator[Any]:
+    """make_window(model=...) -> a shown MainWindow whose model finished loading."""
+    from app.main_window import MainWindow
+
+    windows: list[Any] = []
+
+    def make(model: Any = "tiny", allow_untrained: bool = True) -> Any:
+        spec = str(tiny_model) if model == "tiny" else model
+        w = MainWindow(settings=settings, model=spec, allow_untrained=allow_untrained)
+        qtbot.addWidget(w)
+        with qtbot.waitSignal(w.model_ready, timeout=60000):
+            w.show()
+        windows.append(w)
+        return w
+
+    yield make
+    for w in windows:
+        assert w.shutdown(30000), "a worker did not finish"
+        assert w.runner.running_threads() == 0
+        assert not w.runner.active
+        w.close()
+
+
+@pytest.fixture()
+def window(make_window: Any) -> Any:
+    return make_window()
+
+
+@pytest.fixture(autouse=True)
+def no_thread_left_behind() -> Iterator[None]:
+    from PySide6.QtCore import QThreadPool
+
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    assert QThreadPool.globalInstance().activeThreadCount() == 0
+    extra = _wait_threads_gone(before)
+    assert not extra, f"threads left running: {extra}"
