@@ -54,7 +54,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     grad_clip: float = 5.0
     max_steps: int = 100000
-    max_minutes: float = 0.0                 # stop after this wall time (0: no limit); resumable
+    max_minutes: float = 0.0                 # stop after this much training time over all resumes (0: no limit)
     epoch_steps: int = 250
     lr_patience: int = 4                     # epochs without validation improvement before halving the LR
     seed: int = 0

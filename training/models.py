@@ -47,8 +47,8 @@ class UMXBaseline(nn.Module):
 
     def magnitudes(self, mag: torch.Tensor) -> torch.Tensor:
         """mag: (batch, 2, n_bins, n_frames) -> estimates (batch, n_sources, 2, n_bins, n_frames)."""
-        x = mag.permute(0, 1, 2, 3)  # Open-Unmix takes (batch, channels, bins, frames)
-        return torch.stack([t(x) for t in self.targets], dim=1)
+        # Open-Unmix takes (batch, channels, bins, frames), as we do
+        return torch.stack([t(mag.contiguous()) for t in self.targets], dim=1)
 
     def forward(self, mag: torch.Tensor) -> tuple[torch.Tensor, Optional[torch.Tensor]]:
         v = self.magnitudes(mag).float()

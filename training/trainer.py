@@ -276,7 +276,8 @@ class Trainer:
         log = (self.out / "log.jsonl").open("a") if self.rank == 0 else None
         try:
             while self.step < cfg.max_steps and not self._stop:
-                if cfg.max_minutes and (time.perf_counter() - t_start) / 60 >= cfg.max_minutes:
+                # the budget counts training time over every resume of the run, so runs compare fairly
+                if cfg.max_minutes and self.elapsed_s / 60 >= cfg.max_minutes:
                     break
                 batch = next(it)
                 t0 = time.perf_counter()

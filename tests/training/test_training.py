@@ -129,3 +129,16 @@ def test_bad_config_is_refused() -> None:
         TrainConfig.from_dict({"weighting": "magic"})
     with pytest.raises(TrainingError):
         TrainConfig.from_dict({"no_such_setting": 1})
+
+
+def test_open_unmix_baseline_trains_and_evaluates(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    from training.evaluate import evaluate
+
+    cfg = tiny_config(tiny_sets, tmp_path, model="umx", umx_hidden=16, channels_last=False)
+    trainer = Trainer(cfg, progress=False)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    result = trainer.run()
+    assert result["epoch"] == 2 and (tmp_path / "best.pt").exists()
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
+    report = evaluate(str(tmp_path / "best.pt"), str(tiny_sets["val"]), progress=False)
+    assert report["activity"] == {} and report["sdr"]["ungated"]["mean"] is not None
