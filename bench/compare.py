@@ -80,14 +80,12 @@ def table(names: list[str], reports: dict[str, dict], minutes: float, bench_set:
         r = reports[n]
         info = run_info(n)
         f1s = [v["f1"] for v in r["activity"].values()]
-        for m in ("gated", "ungated") if r["activity"] else ("ungated",):
+        f1 = f"{sum(f1s) / len(f1s):.3f}" if f1s else ""
+        for m in ("gated", "ungated") if f1s else ("ungated",):
             per = r["sdr"][m]["per_source"]
-            lines.append(f"| {n} | {info['steps']} | {'on' if m == 'gated' else 'off'} | "
-                         + " | ".join("" if per[s] is None else f"{per[s]:.2f}" for s in sources)
-                         + f" | {r['sdr'][m]['mean']:.2f} | {sum(f1s) / len(f1s):.3f} |" if f1s else
-                         f"| {n} | {info['steps']} | {'on' if m == 'gated' else 'off'} | "
-                         + " | ".join("" if per[s] is None else f"{per[s]:.2f}" for s in sources)
-                         + f" | {r['sdr'][m]['mean']:.2f} | |")
+            cells = " | ".join("" if per[s] is None else f"{per[s]:.2f}" for s in sources)
+            lines.append(f"| {n} | {info['steps']} | {'on' if m == 'gated' else 'off'} | {cells} | "
+                         f"{r['sdr'][m]['mean']:.2f} | {f1} |")
     for ref, label in (("mixture", "mixture as estimate"), ("oracle_irm", "oracle ideal ratio mask")):
         per = any_report["sdr"][ref]["per_source"]
         lines.append(f"| {label} | | | " + " | ".join("" if per[s] is None else f"{per[s]:.2f}" for s in sources)
