@@ -89,14 +89,3 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
     register_evaluate(subparsers)
 
-
-def main(argv: "list[str] | None" = None) -> int:
-    parser = argparse.ArgumentParser(prog="stemlab-train")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
