@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Union
+from typing import BinaryIO, Iterator, Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -19,6 +20,9 @@ PathLike = Union[str, os.PathLike]
 SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 # Below this peak a file is treated as digital silence (about -120 dBFS).
 SILENCE_PEAK = 1e-6
+MIN_SAMPLE_RATE = 1000
+MAX_SAMPLE_RATE = 768000
+READ_BLOCK = 1 << 18  # frames read at a time
 
 
 @dataclass
@@ -62,7 +66,10 @@ def to_stereo(samples: np.ndarray, notes: Optional[list[str]] = None) -> np.ndar
 def load_audio(path: PathLike, allow_silent: bool = False) -> Audio:
     """Read a song file through soundfile into (channels, n) float32 at its own sample rate.
 
-    Raises AudioLoadError with a message naming the problem for anything that is not a usable song.
+    Read a block at a time straight into the channel-first array, so loading costs the song and
+    one block, not two or three copies of an hour-long file. Raises AudioLoadError with a message
+    naming the problem for anything that is not a usable song. A silent file is refused unless
+    allow_silent (the separation path turns it into silent stems instead).
     """
     p = Path(path)
     if not p.exists():
@@ -72,26 +79,76 @@ def load_audio(path: PathLike, allow_silent: bool = False) -> Audio:
     if p.stat().st_size == 0:
         raise AudioLoadError(f"{p.name}: the file is empty (0 bytes).")
     try:
-        data, sample_rate = sf.read(str(p), dtype="float32", always_2d=True)
+        fh = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as exc:
         raise AudioLoadError(
             f"{p.name}: cannot be read as audio ({_short(exc)}). StemLab reads WAV, FLAC, OGG and MP3."
         ) from exc
-    if data.shape[0] == 0:
+    with fh:
+        sample_rate, channels, stated = int(fh.samplerate), int(fh.channels), max(0, int(fh.frames))
+        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+            raise AudioLoadError(
+                f"{p.name}: the file states a sample rate of {sample_rate} Hz; StemLab reads "
+                f"{MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz."
+            )
+        if channels < 1:
+            raise AudioLoadError(f"{p.name}: the file states {channels} channels.")
+        samples, n, bad, peak = _read_blocks(fh, p.name, sample_rate, channels, stated)
+    if n == 0:
         raise AudioLoadError(f"{p.name}: the file holds no audio samples.")
-    if sample_rate <= 0:
-        raise AudioLoadError(f"{p.name}: the file states an invalid sample rate ({sample_rate}).")
-    samples = np.ascontiguousarray(data.T)
-    finite = np.isfinite(samples)
-    if not finite.all():
-        bad = int((~finite).sum())
+    if bad:
         raise AudioLoadError(
             f"{p.name}: {bad} samples are NaN or infinite; the file is damaged. "
             "Re-export it from the program that made it."
         )
-    if not allow_silent and float(np.abs(samples).max()) < SILENCE_PEAK:
+    if not allow_silent and peak < SILENCE_PEAK:
         raise AudioLoadError(f"{p.name}: the file is digital silence; there is nothing to separate.")
-    return Audio(samples=samples, sample_rate=int(sample_rate), source_channels=samples.shape[0])
+    audio = Audio(samples=samples, sample_rate=sample_rate, source_channels=channels)
+    if stated and n < stated:
+        audio.notes.append(
+            f"the file ends early: {n / sample_rate:.1f} s of the {stated / sample_rate:.1f} s its header "
+            "states could be read (cut short?)"
+        )
+    return audio
+
+
+def _read_blocks(fh: sf.SoundFile, name: str, sample_rate: int, channels: int, stated: int
+                 ) -> tuple[np.ndarray, int, int, float]:
+    """(samples (channels, n) float32 C-contiguous, n, count of non-finite samples, peak |sample|)."""
+    try:
+        out = np.empty((channels, max(stated, READ_BLOCK)), np.float32)
+    except MemoryError as exc:
+        raise AudioLoadError(
+            f"{name}: the file states {stated / sample_rate / 3600:.1f} hours of audio, more than this "
+            "computer's memory holds."
+        ) from exc
+    n, bad, peak = 0, 0, 0.0
+    while True:
+        try:
+            block = fh.read(READ_BLOCK, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError, EOFError) as exc:
+            where = f"{n / sample_rate:.1f} s" + (f" of the {stated / sample_rate:.1f} s" if stated else "")
+            raise AudioLoadError(
+                f"{name}: the audio data is damaged or cut short (decoding failed after {where}: "
+                f"{_short(exc)}). Repair or re-export the file."
+            ) from exc
+        m = block.shape[0]
+        if m == 0:
+            break
+        if n + m > out.shape[1]:  # longer than the header said (a stream without a length): grow
+            grown = np.empty((channels, max(2 * out.shape[1], n + m)), np.float32)
+            grown[:, :n] = out[:, :n]
+            out = grown
+        finite = np.isfinite(block)
+        if not finite.all():
+            bad += int((~finite).sum())
+            block = np.where(finite, block, 0.0).astype(np.float32)
+        peak = max(peak, float(block.max()), -float(block.min()))
+        out[:, n:n + m] = block.T
+        n += m
+    if n < out.shape[1]:
+        out = out[:, :n].copy()  # a view would keep the whole buffer alive
+    return out, n, bad, peak
 
 
 def _short(exc: BaseException) -> str:
@@ -129,12 +186,79 @@ def _publish(tmp: str, final: Path) -> None:
     os.replace(tmp, final)
 
 
+class _GuardedFile:
+    """A binary file for soundfile to write through that keeps the OSError of a failed write.
+
+    Given a path, libsndfile reports a full disk as "System error."; given a plain Python file,
+    soundfile loses the exception inside its C callback and then fails an assertion. Keeping the
+    OSError lets the message name the cause (no space left, file too large, ...).
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.error: Optional[OSError] = None
+
+    def write(self, data: bytes) -> int:
+        if self.error is not None:
+            return 0
+        view, done = memoryview(data), 0
+        try:
+            while done < len(view):  # a short write (the disk filled up) is retried to learn why
+                n = self.raw.write(view[done:])
+                if not n:
+                    break
+                done += n
+        except OSError as exc:
+            self.error = exc
+        return done
+
+    def read(self, size: int = -1) -> bytes:
+        return self.raw.read(size)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self.raw.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+
+@contextlib.contextmanager
+def open_sound_writer(path: PathLike, sample_rate: int, channels: int, fmt: str, subtype: str,
+                      sync: bool = True) -> Iterator[sf.SoundFile]:
+    """A soundfile.SoundFile writing `path` (created or truncated) whose failures raise the real
+    OSError (ENOSPC, EFBIG, ...) when there is one. With sync, the data reaches the disk (fsync)
+    before the block ends, so a rename after it publishes a complete file even across a power cut.
+    """
+    with open(path, "wb", buffering=0) as raw:
+        guard = _GuardedFile(raw)
+        try:
+            with sf.SoundFile(guard, "w", samplerate=int(sample_rate), channels=channels, format=fmt,
+                              subtype=subtype) as snd:
+                yield snd
+        except (sf.LibsndfileError, RuntimeError, AssertionError) as exc:
+            # soundfile asserts when its write callback wrote less than asked: the guard knows why
+            if guard.error is not None:
+                raise guard.error from exc
+            raise
+        if guard.error is not None:
+            raise guard.error
+        if sync:
+            os.fsync(raw.fileno())
+
+
+def describe_os_error(exc: BaseException) -> str:
+    """A short reason for a failed write: the OS's words ("No space left on device") when known."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return _short(exc)
+
+
 def write_audio(path: PathLike, samples: np.ndarray, sample_rate: int, subtype: Optional[str] = None) -> Path:
     """Write (channels, n) float audio to `path` atomically: a temporary file beside it, then rename.
 
     The format comes from the extension (.wav or .flac). FLAC cannot hold float, so it defaults to 24-bit.
-    On any failure the temporary file is removed and AudioWriteError is raised; the final name is
-    never left holding a partial file.
+    On any failure (a full disk included) the temporary file is removed and AudioWriteError is raised;
+    the final name is never left holding a partial file.
     """
     p = Path(path)
     ext = p.suffix.lower()
@@ -154,22 +278,17 @@ def write_audio(path: PathLike, samples: np.ndarray, sample_rate: int, subtype: 
         data = data[None, :]
     if subtype != "FLOAT":
         data = np.clip(data, -1.0, 1.0)
-    fd = -1
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=f"{ext}.part", dir=str(p.parent))
-        with os.fdopen(fd, "wb") as fh:
-            fd = -1
-            sf.write(fh, data.T, int(sample_rate), format=fmt, subtype=subtype)
-            fh.flush()
-            os.fsync(fh.fileno())
+        os.close(fd)
+        with open_sound_writer(tmp, sample_rate, data.shape[0], fmt, subtype) as snd:
+            snd.write(data.T)
         _publish(tmp, p)
         tmp = ""
     except (OSError, sf.LibsndfileError, RuntimeError, ValueError) as exc:
-        raise AudioWriteError(f"{p}: could not be written ({_short(exc)}).") from exc
+        raise AudioWriteError(f"{p}: could not be written ({describe_os_error(exc)}).") from exc
     finally:
-        if fd >= 0:
-            os.close(fd)
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
     return p
@@ -188,7 +307,7 @@ def write_text_atomic(path: PathLike, text: str) -> Path:
         _publish(tmp, p)
         tmp = ""
     except OSError as exc:
-        raise AudioWriteError(f"{p}: could not be written ({_short(exc)}).") from exc
+        raise AudioWriteError(f"{p}: could not be written ({describe_os_error(exc)}).") from exc
     finally:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)

@@ -69,7 +69,7 @@ class _Accumulator:
         # Everything before o0 is final: no later chunk starts before this one.
         self._emit(o0 - self.p0)
         held = self.out.shape[-1]
-        buf = np.zeros(part.shape[:-1] + (n,), dtype=self.dtype)
+        buf: np.ndarray = np.zeros(part.shape[:-1] + (n,), dtype=self.dtype)
         wbuf = np.zeros(n, dtype=np.float32)
         buf[..., :held] = self.out
         wbuf[:held] = self.weight
@@ -126,7 +126,8 @@ def chunked_apply(
     before every chunk.
     """
     stride_list = [strides] if isinstance(strides, int) else list(strides)
-    dtype_list = list(out_dtypes) if isinstance(out_dtypes, (list, tuple)) else [out_dtypes] * len(stride_list)
+    dtype_list: list[type] = (list(out_dtypes) if isinstance(out_dtypes, (list, tuple))
+                              else [out_dtypes] * len(stride_list))  # type: ignore[list-item]
     sink_list = list(sinks) if sinks is not None else [None] * len(stride_list)
     if any(chunk_samples % s or overlap_samples % s for s in stride_list):
         raise ValueError("chunk_samples and overlap_samples must be multiples of every stride")

@@ -7,6 +7,7 @@ block by block into the final files, so memory does not grow with the song's len
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -20,7 +21,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from .audio import Audio, write_audio, write_text_atomic
+from .audio import Audio, describe_os_error, open_sound_writer, write_audio, write_text_atomic
 from .errors import AudioWriteError
 from .gating import GatingSettings, GatingSpec, gate_envelope, gates
 from .progress import Progress, ProgressCallback, check_cancel
@@ -120,33 +121,27 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
     n_model = mixture.shape[-1]
     temps: list[str] = []
     finals: list[str] = []
+    files: list[str] = []
     try:
-        handles = []
         for s in sources:
             fd, path = tempfile.mkstemp(prefix=f".{s}.", suffix=".ungated.part", dir=str(out_dir))
             os.close(fd)
             temps.append(path)
-            handles.append(sf.SoundFile(path, "w", samplerate=separator.sample_rate, channels=2,
-                                        format="WAV", subtype="FLOAT"))
-        written = [0]
-
-        def sink(values: np.ndarray, first: int) -> None:
-            m = max(0, min(values.shape[-1], n_model - first))
-            for j, h in enumerate(handles):
-                h.write(np.ascontiguousarray(values[j, :, :m].T))
-            written[0] += m
-
         t1 = time.perf_counter()
-        try:
+        with contextlib.ExitStack() as stack:
+            handles = [stack.enter_context(open_sound_writer(path, separator.sample_rate, 2, "WAV", "FLOAT",
+                                                             sync=False)) for path in temps]
+
+            def sink(values: np.ndarray, first: int) -> None:
+                m = max(0, min(values.shape[-1], n_model - first))
+                for j, h in enumerate(handles):
+                    h.write(np.ascontiguousarray(values[j, :, :m].T))
+
             _, activity, _ = separator.network_pass(mixture, stem_sink=sink, progress=progress, cancel=cancel)
-        finally:
-            for h in handles:
-                h.close()
         del mixture
         t2 = time.perf_counter()
         gate = gates(activity, sources, gating)
         subtype_final = subtype or ("FLOAT" if fmt == "wav" else "PCM_24")
-        files = []
         for j, s in enumerate(sources):
             check_cancel(cancel)
             final = out_dir / f"{s}.{fmt}"
@@ -170,7 +165,9 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
         _write_meta(out_dir, meta, sources, activity, separator.sample_rate / cfg.hop_length)
         return meta
     except (OSError, sf.LibsndfileError) as exc:
-        raise AudioWriteError(f"{out_dir}: could not write the stems ({exc}).") from exc
+        done = f" ({', '.join(files)} were written completely)" if files else ""
+        raise AudioWriteError(f"{out_dir}: could not write the stems ({describe_os_error(exc)}){done}; "
+                              "no partial file was left.") from exc
     finally:
         for path in temps + finals:
             if os.path.exists(path):
@@ -183,8 +180,7 @@ def _gate_file(src: str, dst: str, gate: np.ndarray, hop: int, n_fft: int, n_mod
     stream = None if model_rate == song_rate else soxr.ResampleStream(model_rate, song_rate, 2, dtype="float32",
                                                                       quality="HQ")
     out_count = 0
-    with sf.SoundFile(src) as fin, sf.SoundFile(dst, "w", samplerate=song_rate, channels=2,
-                                                format=fmt.upper(), subtype=subtype) as fout:
+    with sf.SoundFile(src) as fin, open_sound_writer(dst, song_rate, 2, fmt.upper(), subtype) as fout:
         for a in range(0, n_model, BLOCK):
             b = min(n_model, a + BLOCK)
             block = fin.read(b - a, dtype="float32", always_2d=True)

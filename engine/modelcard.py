@@ -9,7 +9,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -18,6 +17,7 @@ from .errors import ModelLoadError
 from .model import IASSUNet
 
 CARD_FORMAT = "stemlab-model-card/1"
+HEX = "0123456789abcdef"
 PathLike = Union[str, os.PathLike]
 
 
@@ -59,10 +59,16 @@ class ModelCard:
                 raise ModelLoadError(f"{where}: '{key}' must be a positive integer.")
         if not isinstance(card.architecture, dict):
             raise ModelLoadError(f"{where}: 'architecture' must be an object.")
+        if not isinstance(card.name, str) or not isinstance(card.trained, bool):
+            raise ModelLoadError(f"{where}: 'name' must be text and 'trained' true or false.")
         if card.max_bin > card.n_fft // 2 + 1:
             raise ModelLoadError(f"{where}: max_bin {card.max_bin} exceeds the STFT's {card.n_fft // 2 + 1} bins.")
-        if Path(card.weights).name != card.weights:
+        if not isinstance(card.weights, str) or Path(card.weights).name != card.weights:
             raise ModelLoadError(f"{where}: 'weights' must be a file name beside the card, not a path.")
+        # Without the digest a damaged weights file could load and separate garbage: require it.
+        if not isinstance(card.sha256, str) or len(card.sha256) != 64 or not set(card.sha256) <= set(HEX):
+            raise ModelLoadError(f"{where}: the model card lacks the sha256 of its weights, so they cannot be "
+                                 "checked; re-export the model with `stemlab export-model`.")
         return card
 
 
@@ -124,10 +130,13 @@ def load_model(model: PathLike = "bundled", allow_untrained: bool = False) -> tu
     if not card.trained and not allow_untrained:
         raise ModelLoadError(f"{card_path.name}: this model is untrained (random weights); it would not separate anything.")
     weights_path = card_path.parent / card.weights
-    if not weights_path.exists():
+    if not weights_path.is_file():
         raise ModelLoadError(f"{weights_path}: the model's weights file is missing.")
-    digest = sha256_file(weights_path)
-    if card.sha256 and digest != card.sha256:
+    try:
+        digest = sha256_file(weights_path)
+    except OSError as exc:
+        raise ModelLoadError(f"{weights_path.name}: the weights file cannot be read ({exc.strerror}).") from exc
+    if digest != card.sha256:
         raise ModelLoadError(
             f"{weights_path.name}: the weights do not match their model card (sha256 {digest[:12]}... "
             f"instead of {card.sha256[:12]}...). The file is corrupt or was replaced; reinstall or retrain it."

@@ -18,14 +18,14 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .audio import Audio, resample, to_stereo
+from .audio import SILENCE_PEAK, Audio, resample, to_stereo
 from .chunking import chunked_apply
 from .device import cpu_has_fast_bf16, describe, pick_device
 from .errors import AudioLoadError, SeparationError
 from .gating import GatingSettings, GatingSpec, apply_gate_envelope, gate_envelope, gates, settings_for
 from .model import IASSUNet
 from .modelcard import ModelCard, load_model
-from .progress import ProgressCallback
+from .progress import Progress, ProgressCallback, check_cancel
 from .spectral import STFTConfig, istft, stft
 from .wiener import wiener_refine
 
@@ -191,6 +191,7 @@ def render_wiener(mixture: np.ndarray, masks: np.ndarray, gate: np.ndarray, conf
 
     (out,) = chunked_apply(mixture, fn, chunk_samples=chunk_frames * hop, overlap_samples=overlap_frames * hop,
                            device=device, progress=progress, cancel=cancel, stage="render")
+    assert out is not None
     return out
 
 
@@ -269,12 +270,15 @@ class Separator:
                 samples = samples[None]
         if samples.ndim != 2 or samples.shape[-1] == 0:
             raise AudioLoadError("The audio is empty.")
-        if not np.isfinite(samples).all():
+        if not all_finite(samples):
             raise AudioLoadError("The audio holds NaN or infinite samples.")
         stereo = to_stereo(np.asarray(samples, dtype=np.float32), notes)
         mixture = resample(stereo, rate, self.sample_rate)
         if rate != self.sample_rate:
             notes.append(f"resampled from {rate} Hz to the model's {self.sample_rate} Hz and back")
+        if is_silent(mixture):
+            notes.append("the song is digital silence: every stem is silent and no instrument is active "
+                         "(the network was not run)")
         return mixture, rate, stereo.shape[-1], notes
 
     def network_pass(self, mixture: np.ndarray, *, keep_masks: bool = False,
@@ -293,6 +297,8 @@ class Separator:
         n_model = mixture.shape[-1]
         n_frames = config.n_frames(n_model)
         frames_per_chunk = self.chunk_samples // hop
+        if is_silent(mixture):
+            return self._silent_pass(n_model, n_frames, keep_masks, stem_sink, progress, cancel)
 
         def fn(piece: torch.Tensor, start: int) -> list[torch.Tensor]:
             spec = stft(piece, config)  # (2, n_bins, frames_per_chunk + 1)
@@ -315,6 +321,26 @@ class Separator:
         activity = outs[1]
         assert activity is not None
         return ungated, activity, (outs[2] if keep_masks else None)
+
+    def _silent_pass(self, n_model: int, n_frames: int, keep_masks: bool,
+                     stem_sink: Optional[Callable[[np.ndarray, int], None]], progress: Optional[ProgressCallback],
+                     cancel: Optional[threading.Event]) -> tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+        """network_pass for digital silence: silent stems and no activity, without the network (whose
+        activity head would report whatever its biases say about an all-zero input)."""
+        check_cancel(cancel)
+        n_src = len(self.sources)
+        activity = np.zeros((n_src, n_frames), np.float32)
+        masks = np.zeros((n_src, 2, self.card.max_bin, n_frames), np.float16) if keep_masks else None
+        ungated = None
+        if stem_sink is None:
+            ungated = np.zeros((n_src, 2, n_model), np.float32)
+        else:
+            block = np.zeros((n_src, 2, min(n_model, self.chunk_samples)), np.float32)
+            for first in range(0, n_model, block.shape[-1]):
+                stem_sink(block[..., :min(block.shape[-1], n_model - first)], first)
+        if progress is not None:
+            progress(Progress("separate", 1, 1, 0.0))
+        return ungated, activity, masks
 
     def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
                  gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
@@ -356,6 +382,16 @@ class Separator:
         t3 = time.perf_counter()
         result.timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
         return result
+
+
+def all_finite(samples: np.ndarray, block: int = 1 << 20) -> bool:
+    """np.isfinite(samples).all() a block at a time (no song-sized boolean temporary)."""
+    return all(bool(np.isfinite(samples[..., a:a + block]).all()) for a in range(0, samples.shape[-1], block))
+
+
+def is_silent(samples: np.ndarray) -> bool:
+    """True for digital silence (peak below SILENCE_PEAK); no song-sized temporary is made."""
+    return samples.size == 0 or max(float(samples.max()), -float(samples.min())) < SILENCE_PEAK
 
 
 def describe_gating(spec: GatingSpec, sources: Sequence[str]) -> dict[str, dict[str, Any]]:

@@ -27,6 +27,7 @@ from engine.separator import Separator, apply_masks
 from engine.spectral import STFTConfig, istft, stft
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
+from training.checkpoints import load_checkpoint_file
 from training.errors import TrainingError
 from training.metrics import is_active, precision_recall_f1, sdr
 from training.models import build_model
@@ -38,7 +39,7 @@ SeparateFn = Callable[[np.ndarray], tuple[np.ndarray, Optional[np.ndarray]]]
 def load_for_eval(model: str) -> tuple[str, list[str], STFTConfig, SeparateFn]:
     """A model card, "bundled", or a training checkpoint (.pt, IASS or Open-Unmix) -> a separate function."""
     if model.endswith(".pt"):
-        state = torch.load(model, map_location="cpu", weights_only=True)
+        state = load_checkpoint_file(model)
         cfg = TrainConfig.from_dict(state["config"])
         net = build_model(cfg)
         net.load_state_dict(state["model"])
@@ -72,6 +73,7 @@ def _masker_fn(net: torch.nn.Module, config: STFTConfig, max_bin: int) -> Separa
             masks, _ = net(spec[:, :max_bin].abs()[None])
             return istft(apply_masks(masks[0].float(), spec), config, piece.shape[-1])
         (stems,) = chunked_apply(mixture, piece_fn, chunk_samples=chunk, overlap_samples=64 * hop)
+        assert stems is not None
         return stems, None
     return fn
 
@@ -113,7 +115,7 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSettings = GatingSetting
     scores: dict[str, list[list[float]]] = {m: [[] for _ in sources] for m in methods}
     bss: dict[str, list[list[float]]] = {f"{m}_{k}": [[] for _ in sources] for m in ("gated", "ungated")
                                          for k in ("sdr", "sir", "sar")}
-    detection = [[] for _ in sources]  # (pred, truth) frame arrays, concatenated later
+    detection: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in sources]  # (pred, truth) frame arrays, concatenated later
     t0 = time.perf_counter()
     for k, e in enumerate(songs):
         ex = ds.load_song(e)

@@ -6,10 +6,9 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
-import torch
-
 from engine.model import IASSUNet
 from engine.modelcard import ModelCard, save_model
+from training.checkpoints import load_checkpoint_file
 from training.config import TrainConfig
 from training.errors import TrainingError
 from training.models import build_model
@@ -20,7 +19,7 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
     path = run / checkpoint
     if not path.exists():
         raise TrainingError(f"{path}: no such checkpoint")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = load_checkpoint_file(path)
     cfg = TrainConfig.from_dict(state["config"])
     if cfg.model != "iass":
         raise TrainingError("only IASS runs export to engine model cards")
@@ -30,7 +29,7 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
     metrics: dict[str, Any] = {"validation": state.get("metrics", {})}
     if metrics_file is not None:
         metrics.update(json.loads(metrics_file.read_text()))
-    ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True) if (run / "checkpoint.pt").exists() else {}
+    ckpt = load_checkpoint_file(run / "checkpoint.pt") if (run / "checkpoint.pt").exists() else {}
     training = {
         "recipe": {k: v for k, v in state["config"].items() if k not in ("out_dir",)},
         "steps": int(state.get("step", 0)),

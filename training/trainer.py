@@ -23,11 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.audio import write_text_atomic
 from engine.device import cpu_has_fast_bf16, pick_device
 from engine.gating import GatingSettings, gate_envelope, gates
 from engine.separator import apply_masks
 from engine.spectral import STFTConfig, istft, stft
 from training.batches import Batch, BatchStream, ExcerptSource, collate_identity, estimate_source_energy
+from training.checkpoints import atomic_torch_save, load_checkpoint_file
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
 from training.errors import TrainingError
@@ -39,14 +41,15 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 
 
-def atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _open_log(path: Path) -> Any:
+    """Open log.jsonl for appending; a line cut short by a kill is ended first, so it costs only itself."""
+    log = path.open("a")
+    if path.stat().st_size:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            if fh.read(1) != b"\n":
+                log.write("\n")
+    return log
 
 
 class LossComputer:
@@ -148,7 +151,7 @@ class Trainer:
         elif resume:
             print(f"train: no checkpoint in {self.out}; starting fresh")
         if self.rank == 0:
-            (self.out / "config.json").write_text(cfg.to_json())
+            write_text_atomic(self.out / "config.json", cfg.to_json())  # a kill must not leave half a config
         self.train_model: nn.Module = self.model
         if self.world > 1:
             self.train_model = nn.parallel.DistributedDataParallel(self.model)
@@ -170,11 +173,7 @@ class Trainer:
             atomic_torch_save(self.state(), self.out / CHECKPOINT)
 
     def load_checkpoint(self, path: Path) -> None:
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a damaged file
-            raise TrainingError(f"{path}: the checkpoint is corrupt ({type(exc).__name__}); "
-                                f"delete it to start over, or restore best.pt") from exc
+        state = load_checkpoint_file(path, map_location=self.device)
         if state.get("config", {}).get("model") != self.cfg.model:
             raise TrainingError(f"{path}: the checkpoint is of another model type")
         self.model.load_state_dict(state["model"])
@@ -201,10 +200,10 @@ class Trainer:
         if cfg.ebw_scope == "batch":
             k = known.float()
             e = (tgt.pow(2).mean(dim=(2, 3, 4)) * k).sum(0) / k.sum(0).clamp_min(1)
-            energies = e.detach().cpu().numpy()
+            energies = e.detach().cpu().numpy().tolist()
         else:
             assert self.energies is not None
-            energies = np.asarray(self.energies)
+            energies = list(self.energies)
         if cfg.weighting == "energy_norm":
             return energy_normalised_weights(energies)
         return ebw_weights(energies, power=2 if cfg.weighting == "ebw2" else 1)
@@ -220,7 +219,8 @@ class Trainer:
         stream = BatchStream(source, self.step)
         if self.cfg.num_workers > 0:
             loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.cfg.num_workers,
-                                                 collate_fn=collate_identity, prefetch_factor=2,
+                                                 collate_fn=collate_identity,  # type: ignore[arg-type]
+                                                 prefetch_factor=2,
                                                  persistent_workers=False)
             return iter(loader)
         return iter(stream)
@@ -273,7 +273,7 @@ class Trainer:
             from tqdm import tqdm
             bar = tqdm(total=cfg.max_steps, initial=self.step, desc=cfg.name, unit="step", dynamic_ncols=True)
         it = self.batches(source)
-        log = (self.out / "log.jsonl").open("a") if self.rank == 0 else None
+        log = _open_log(self.out / "log.jsonl") if self.rank == 0 else None
         try:
             while self.step < cfg.max_steps and not self._stop:
                 # the budget counts training time over every resume of the run, so runs compare fairly
@@ -367,8 +367,8 @@ class ValidationSet:
         cfg = self.cfg
         model.eval()
         device = next(model.parameters()).device
-        sdr_un = [[] for _ in cfg.sources]
-        sdr_g = [[] for _ in cfg.sources]
+        sdr_un: list[list[float]] = [[] for _ in cfg.sources]
+        sdr_g: list[list[float]] = [[] for _ in cfg.sources]
         losses = []
         gating = GatingSettings()
         for mixture, stems in self.items:
