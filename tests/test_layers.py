@@ -13,3 +13,9 @@ def test_import_contracts_hold() -> None:
     res = subprocess.run([exe, "--config", str(ROOT / "pyproject.toml")], cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "Contracts: 2 kept, 0 broken" in res.stdout
+
+
+def test_engine_and_training_are_mypy_clean() -> None:
+    res = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental", "engine", "training"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout[-3000:]
