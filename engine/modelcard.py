@@ -166,13 +166,19 @@ def load_model(model: PathLike = "bundled", allow_untrained: bool = False) -> tu
 
 def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: int, n_fft: int, hop_length: int,
                trained: bool = True, training: Optional[dict[str, Any]] = None,
-               metrics: Optional[dict[str, Any]] = None, notes: str = "", version: str = "1") -> ModelCard:
-    """Write weights (safetensors) and card atomically; returns the card."""
+               metrics: Optional[dict[str, Any]] = None, notes: str = "", version: str = "1",
+               half: bool = False) -> ModelCard:
+    """Write weights (safetensors) and card atomically; returns the card.
+
+    half=True stores floating-point weights as float16 (half the size; they load into float32
+    parameters, and inference runs in bfloat16 or float32 anyway).
+    """
+    dtype = torch.float16 if half else torch.float32
     card_path = Path(card_path)
     weights_name = card_path.with_suffix(".safetensors").name
     weights_path = card_path.parent / weights_name
     tmp = weights_path.with_name(f".{weights_name}.part")
-    state = {k: v.detach().float().contiguous().cpu() for k, v in net.state_dict().items()
+    state = {k: v.detach().to(dtype).contiguous().cpu() for k, v in net.state_dict().items()
              if v.dtype.is_floating_point}
     state.update({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
                   if not v.dtype.is_floating_point})

@@ -15,7 +15,7 @@ from training.models import build_model
 
 
 def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best.pt",
-               metrics_file: Optional[Path] = None) -> ModelCard:
+               metrics_file: Optional[Path] = None, half: bool = True) -> ModelCard:
     path = run / checkpoint
     if not path.exists():
         raise TrainingError(f"{path}: no such checkpoint")
@@ -40,4 +40,4 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     return save_model(net, out, name=name, sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
-                      hop_length=cfg.hop_length, trained=True, training=training, metrics=metrics)
+                      hop_length=cfg.hop_length, trained=True, training=training, metrics=metrics, half=half)

@@ -142,3 +142,14 @@ def test_open_unmix_baseline_trains_and_evaluates(tiny_sets: dict[str, Path], tm
     assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))
     report = evaluate(str(tmp_path / "best.pt"), str(tiny_sets["val"]), progress=False)
     assert report["activity"] == {} and report["sdr"]["ungated"]["mean"] is not None
+
+
+def test_packed_checkpoint_resumes(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    from training.slim import pack, unpack
+
+    Trainer(tiny_config(tiny_sets, tmp_path / "a", val_set=None, max_steps=2), progress=False).run()
+    packed = pack(tmp_path / "a", tmp_path / "packed.pt")
+    unpack(packed, tmp_path / "b")
+    resumed = Trainer(tiny_config(tiny_sets, tmp_path / "b", val_set=None), resume=True, progress=False)
+    assert resumed.step == 2
+    assert resumed.run()["step"] == 4
