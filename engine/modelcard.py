@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
+import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
