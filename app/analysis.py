@@ -33,14 +33,16 @@ class Spectrogram:
     """A log-frequency magnitude image.
 
     image: (n_columns, n_bands) float32 in dB (relative to a full-scale sine), column k covering
-    [k, k+1) * column_s seconds; band j centred at `band_hz[j]`, bands equally spaced in log10(Hz)
-    between log_fmin and log_fmax.
+    start_s + [k, k+1) * column_s seconds; band j centred at `band_hz[j]`, bands equally spaced in
+    log10(Hz) between log_fmin and log_fmax. start_s is 0 for a whole song, the tile's start for a
+    tile of the span on screen.
     """
 
     image: np.ndarray
     column_s: float
     log_fmin: float
     log_fmax: float
+    start_s: float = 0.0
 
     @property
     def duration_s(self) -> float:
@@ -145,6 +147,29 @@ class BandFrames:
         g = np.interp(self.frame_times(), gate_times, np.asarray(gate, dtype=np.float64))
         return self.render((g * g).astype(np.float32))
 
+    def render_span(
+        self,
+        start_s: float,
+        stop_s: float,
+        gate: Optional[np.ndarray] = None,
+        gate_times: Optional[np.ndarray] = None,
+        max_columns: int = SPEC_MAX_COLUMNS,
+    ) -> Spectrogram:
+        """A tile: the image of [start_s, stop_s) only, at up to max_columns columns (every frame when the
+        span is short), optionally gated. Costs the frames on screen, not the song: no FFT is redone."""
+        n = self.power.shape[0]
+        f0 = int(np.clip(np.floor(start_s / self.hop_s), 0, max(0, n - 1)))
+        f1 = int(np.clip(np.ceil(stop_s / self.hop_s), f0 + 1, n))
+        per = max(1, int(np.ceil((f1 - f0) / max_columns)))
+        f1 = min(n, f0 + per * max(1, (f1 - f0) // per))
+        p = self.power[f0:f1]
+        if gate is not None and gate_times is not None:
+            g = np.interp(np.arange(f0, f1) * self.hop_s, gate_times, np.asarray(gate, dtype=np.float64))
+            p = p * (g * g).astype(np.float32)[:, None]
+        tile = BandFrames(p, per, self.hop_s, self.log_fmin, self.log_fmax).render()
+        tile.start_s = f0 * self.hop_s
+        return tile
+
 
 def band_frames(
     samples: np.ndarray,
@@ -172,12 +197,9 @@ def band_frames(
     per_col = max(1, int(np.ceil(n_frames / max_columns)))
     n_cols = int(np.ceil(n_frames / per_col))
     total = n_cols * per_col
-    padded = np.zeros(total * hop + n_fft, np.float32)
-    padded[n_fft // 2 : n_fft // 2 + n] = x  # centre the first frame on sample 0
     window = np.hanning(n_fft + 1)[:-1].astype(np.float32)
     scale = (2.0 / window.sum()) ** 2  # a full-scale sine reads 0 dB
     out = np.empty((total, n_bands), np.float32)
-    frames_view = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop]
     block = 2048
     for f0 in range(0, total, block):
         if cancel is not None and cancel.is_set():
@@ -185,10 +207,34 @@ def band_frames(
 
             raise SeparationCancelled("Cancelled by the user.")
         f1 = min(total, f0 + block)
-        spec = np.fft.rfft(frames_view[f0:f1] * window, axis=1)
+        # Frame k covers x[k * hop - n_fft / 2 : ... + n_fft] (centred on sample k * hop), zeros past the
+        # ends: padded a block at a time, so an hour-long song is not copied whole.
+        a, b = f0 * hop - n_fft // 2, (f1 - 1) * hop - n_fft // 2 + n_fft
+        seg = np.zeros(b - a, np.float32)
+        lo, hi = max(a, 0), min(b, n)
+        if hi > lo:
+            seg[lo - a : hi - a] = x[lo:hi]
+        frames = np.lib.stride_tricks.sliding_window_view(seg, n_fft)[::hop]
+        spec = np.fft.rfft(frames * window, axis=1)
         power = (spec.real**2 + spec.imag**2).astype(np.float32)
         out[f0:f1] = (power @ bands.T) * scale
     return BandFrames(out, per_col, hop / sample_rate, log_fmin, log_fmax)
+
+
+def spectrogram_tile(
+    samples: np.ndarray,
+    sample_rate: int,
+    start: int,
+    stop: int,
+    *,
+    max_columns: int = SPEC_MAX_COLUMNS,
+    cancel: Optional[threading.Event] = None,
+) -> Spectrogram:
+    """The log-frequency spectrogram of samples[..., start:stop] only, placed at its time in the song:
+    what is on screen when zoomed in on a long song, in full detail, for the cost of that span."""
+    tile = log_spectrogram(samples[..., start:stop], sample_rate, max_columns=max_columns, cancel=cancel)
+    tile.start_s = start / sample_rate
+    return tile
 
 
 def log_spectrogram(

@@ -45,7 +45,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     for song in args.songs:
         path = Path(song)
         try:
-            audio = load_audio(path)
+            audio = load_audio(path, allow_silent=True)  # silence separates into silent stems
             with tqdm(total=100, desc=path.name[:30], unit="%", file=sys.stderr, leave=True,
                       disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}<{remaining}") as bar:
                 def on_progress(p: Progress) -> None:
@@ -59,13 +59,15 @@ def cmd_separate(args: argparse.Namespace) -> int:
                 meta = separate_to_folder(separator, audio, out_dir, fmt=args.format, subtype=subtype,
                                           gating=gating, wiener=args.wiener, info=info, progress=on_progress)
             for note in meta["notes"]:
-                print(f"note: {note}", file=sys.stderr)
+                print(f"note: {path.name}: {note}", file=sys.stderr)
             total = meta["timings_s"]["total_s"]
             rtf = audio.duration_s / max(total, 1e-9)
             print(f"{path.name}: {len(separator.sources)} stems -> {out_dir} ({total:.1f} s, {rtf:.1f}x real time)")
         except StemLabError as exc:
             failures += 1
-            print(f"stemlab: {path.name}: {exc}", file=sys.stderr)
+            message = str(exc)
+            named = message.startswith((path.name, str(path)))
+            print(f"stemlab: {message}" if named else f"stemlab: {path.name}: {message}", file=sys.stderr)
         except MemoryError:
             failures += 1
             print(f"stemlab: {path.name}: not enough memory to separate this song.", file=sys.stderr)

@@ -68,11 +68,13 @@ from .workers import (
     RegateQueue,
     SeparationOutcome,
     SongData,
+    SpectrogramTiles,
     Worker,
     export_job,
     load_separator,
     open_song,
     separate_song,
+    spectrogram_tiles,
     stem_pictures,
     ungated_frames,
 )
@@ -82,6 +84,10 @@ log = logging.getLogger(__name__)
 SONG_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.mp3 *.aif *.aiff);;All files (*)"
 SESSION_FILTER = "StemLab session (*.stemlab.json)"
 DETAIL_MAX_SAMPLES = 4_000_000
+# Zoomed in so far that fewer than this many columns of the whole-song spectrogram are on screen, the
+# span on screen gets its own spectrogram tile (computed in a worker), when it is at most TILE_MAX_S long.
+TILE_MIN_COLUMNS = 1000
+TILE_MAX_S = 900.0
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 NO_MODEL_HELP = (
     "Train one with <code>stemlab train</code>, or choose a model card with "
@@ -114,6 +120,7 @@ class MainWindow(QMainWindow):
     session_loaded = Signal(str)
     model_ready = Signal(bool)  # True: a model is loaded
     error_shown = Signal(str, str)  # title, message
+    spectrogram_detail_shown = Signal()  # spectrogram tiles of the span on screen are drawn
     job_failed = Signal(str)
 
     def __init__(
@@ -152,6 +159,9 @@ class MainWindow(QMainWindow):
         self.last_separation_s: Optional[float] = None
         self.last_show_ms: Optional[float] = None
         self._open_worker: Optional[Worker] = None
+        self._tile_worker: Optional[Worker] = None
+        self._tiles: Optional[SpectrogramTiles] = None  # the tiles on screen, None: whole-song images
+        self._tile_serial = 0
         self._sep_worker: Optional[Worker] = None
         self._busy_worker: Optional[Worker] = None  # export / session jobs
         self._playback_warned = False
@@ -543,23 +553,26 @@ class MainWindow(QMainWindow):
         else:
             self.playback_label.setText(f"Output: {self.player.device_name}")
 
-    def load_model(self, spec: str, startup: bool = False) -> None:
+    def load_model(self, spec: str, startup: bool = False, fallback_from: Optional[tuple[str, str]] = None) -> None:
+        """Load a model card in a worker. fallback_from: (the model that failed, why), when this is
+        the bundled model standing in for it."""
         self.model_label.setText("Loading model…")
         w = Worker(load_separator, spec, allow_untrained=self.allow_untrained, name="loading the model")
         w.signals.finished.connect(
-            lambda sep, spec=spec, startup=startup: self._on_model_loaded(sep, spec, startup)
+            lambda sep, spec=spec, startup=startup, fb=fallback_from: self._on_model_loaded(sep, spec, startup, fb)
         )
         w.signals.failed.connect(
-            lambda msg, spec=spec, startup=startup: self._on_model_failed(msg, spec, startup)
+            lambda msg, spec=spec, startup=startup, fb=fallback_from: self._on_model_failed(msg, spec, startup, fb)
         )
         self.runner.start(w)
 
-    def _on_model_loaded(self, separator: Any, spec: str, startup: bool) -> None:
+    def _on_model_loaded(
+        self, separator: Any, spec: str, startup: bool, fallback_from: Optional[tuple[str, str]] = None
+    ) -> None:
         self.separator = separator
         self.model_error = ""
         card = separator.card
-        trained = "" if card.trained else " (untrained)"
-        self.model_label.setText(f"Model: {card.name}{trained} · {separator.device_description}")
+        self.model_label.setText(self._model_label_text())
         self.device_label.setText("")
         self.hide_message("model")
         if not card.trained:
@@ -569,9 +582,18 @@ class MainWindow(QMainWindow):
                 f"The model <b>{card.name}</b> is untrained (random weights): its stems are noise. "
                 "It is for testing the app only.",
             )
+        if fallback_from is not None:
+            failed, why = fallback_from
+            self.show_message(
+                "model",
+                "warning",
+                f"<b>{Path(failed).name}</b> could not be loaded: {why} Using the bundled model "
+                f"<b>{card.name}</b> instead.",
+                action=("Load model…", self.choose_model),
+            )
         fr = card.sample_rate / card.hop_length
         self.master.gating.set_frame_rate(fr)
-        if not startup:
+        if not startup and fallback_from is None:
             self.settings.set("model/path", spec)
         self.model_ready.emit(True)
         self._update_actions()
@@ -579,8 +601,24 @@ class MainWindow(QMainWindow):
         if startup:
             self._maybe_open_first()
 
-    def _on_model_failed(self, message: str, spec: str, startup: bool) -> None:
-        if startup:
+    def _model_label_text(self) -> str:
+        if self.separator is None:
+            return "No model loaded"
+        card = self.separator.card
+        trained = "" if card.trained else " (untrained)"
+        return f"Model: {card.name}{trained} · {self.separator.device_description}"
+
+    def _on_model_failed(
+        self, message: str, spec: str, startup: bool, fallback_from: Optional[tuple[str, str]] = None
+    ) -> None:
+        if spec != "bundled" and fallback_from is None and (startup or self.separator is None):
+            # A damaged or missing model must not leave the app without one: try the bundled model.
+            self.load_model("bundled", startup=startup, fallback_from=(spec, message))
+            return
+        if fallback_from is not None:
+            failed, why = fallback_from
+            message = f"{Path(failed).name} could not be loaded: {why} The bundled model cannot stand in: {message}"
+        if startup or fallback_from is not None:
             self.separator = None
             self.model_error = message
             self.model_label.setText("No model loaded")
@@ -594,10 +632,12 @@ class MainWindow(QMainWindow):
             self.model_ready.emit(False)
             self._update_actions()
             self.placeholder.text.setText(self._placeholder_text())
-            self._maybe_open_first()
+            if startup:
+                self._maybe_open_first()
         else:
             self._error("Cannot load the model", message)
-            self.model_label.setText(self.model_label.text() if self.separator else "No model loaded")
+            # the current model stays; the label said "Loading model…" meanwhile
+            self.model_label.setText(self._model_label_text())
 
     def _maybe_open_first(self) -> None:
         if getattr(self, "_first_opened", False):
@@ -707,6 +747,7 @@ class MainWindow(QMainWindow):
         self.player.close()
         self._clear_separation()
         self.song = song
+        self._forget_tiles()
         self.session_path = None
         self.setWindowTitle(f"{song.path.name} — StemLab")
         self.master.song_label.setText(
@@ -909,6 +950,7 @@ class MainWindow(QMainWindow):
         self._sync_mixer()
         self.stem_pages.setCurrentIndex(1)
         self._update_actions()
+        self._retile()
         if was_playing:
             self.player.play()
 
@@ -1009,6 +1051,8 @@ class MainWindow(QMainWindow):
         for i in range(len(self.lanes)):
             self.lanes[i].set_gate(outcome.gates[i], fr)
             self._update_activity_label(i, outcome.gates[i])
+        if outcome.spectrograms:
+            self._retile()
         total = (time.perf_counter() - getattr(self, "_regate_t0", time.perf_counter())) * 1000
         self.status(
             f"Re-gated {', '.join(outcome.sources)}: audio in {outcome.seconds * 1000:.0f} ms, "
@@ -1154,7 +1198,90 @@ class MainWindow(QMainWindow):
             max(0.0, centre - half), min(self.song.duration_s, centre + half), padding=0
         )
 
+    def _request_tiles(self) -> None:
+        """Zoomed in on a long song, draw the spectrograms of the span on screen in full detail (a worker
+        computes them); zoomed out, go back to the whole-song images."""
+        song = self.song
+        if song is None or song.mono is None:
+            return
+        (x0, x1), _ = self.overview_plot.vb.viewRange()
+        x0, x1 = max(0.0, x0), min(song.duration_s, x1)
+        span = max(x1 - x0, 1e-3)
+        finest = (analysis.SPEC_N_FFT // 2) / song.sample_rate  # one analysis hop per column
+        whole = song.spectrogram.column_s
+        if whole <= finest * 1.01 or span / whole >= TILE_MIN_COLUMNS or span * 1.5 > TILE_MAX_S:
+            if self._tiles is not None or self._tile_worker is not None:
+                self._show_whole_spectrograms()
+            return
+        t = self._tiles
+        if t is not None and t.start_s <= x0 and x1 <= t.stop_s and (
+            span / t.mix.column_s >= TILE_MIN_COLUMNS or t.mix.column_s <= finest * 1.01
+        ):
+            return  # the tiles on screen cover the view finely enough
+        pad = span / 4
+        start = int(max(0.0, x0 - pad) * song.sample_rate)
+        stop = int(min(song.duration_s, x1 + pad) * song.sample_rate)
+        if self._tile_worker is not None:
+            self._tile_worker.cancel()
+        self._tile_serial += 1
+        w = Worker(
+            spectrogram_tiles,
+            song.mono,
+            song.sample_rate,
+            start,
+            stop,
+            self._tile_serial,
+            self.result,
+            self.regates.frames,
+            self.result_lock,
+            name="drawing the spectrogram",
+        )
+        w.signals.finished.connect(self._on_tiles)
+        w.signals.done.connect(lambda w=w: self._tiles_done(w))
+        self._tile_worker = w
+        self.runner.start(w)
+
+    def _tiles_done(self, w: Worker) -> None:
+        if self._tile_worker is w:
+            self._tile_worker = None
+
+    def _on_tiles(self, tiles: SpectrogramTiles) -> None:
+        if tiles.serial != self._tile_serial or self.song is None:
+            return  # the song, the stems or the view changed meanwhile
+        self.mix_spec.set_spectrogram(tiles.mix, self.levels)
+        if self.result is not None:
+            for i, name in enumerate(self.result.sources):
+                if name in tiles.stems and i < len(self.lanes):
+                    self.lanes[i].spec.set_spectrogram(tiles.stems[name], self.levels)
+        self._tiles = tiles
+        self.spectrogram_detail_shown.emit()
+
+    def _show_whole_spectrograms(self) -> None:
+        self._tile_serial += 1  # a tile still being computed is dropped when it arrives
+        if self._tile_worker is not None:
+            self._tile_worker.cancel()
+        self._tiles = None
+        if self.song is not None:
+            self.mix_spec.set_spectrogram(self.song.spectrogram, self.levels)
+        for lane, spec in zip(self.lanes, self.stem_specs, strict=False):
+            lane.spec.set_spectrogram(spec, self.levels)
+
+    def _forget_tiles(self) -> None:
+        """A new song: forget tiles of the old one (its view is reset to fit by the caller)."""
+        self._tile_serial += 1
+        if self._tile_worker is not None:
+            self._tile_worker.cancel()
+        self._tiles = None
+
+    def _retile(self) -> None:
+        """The stem images were replaced by whole-song ones: draw tiles again if zoomed in."""
+        if self._tiles is not None or self._tile_worker is not None:
+            self._tiles = None
+            self._tile_serial += 1
+            self._detail_timer.start()
+
     def _refresh_waveform_detail(self) -> None:
+        self._request_tiles()
         song = self.song
         if song is None or song.mono is None:
             return
@@ -1626,7 +1753,10 @@ def open_session_job(path: Path, *, progress: Any = None, cancel: Optional[threa
     frames = ungated_frames(r, cancel=cancel)
     gates = r.gates()
     pics = stem_pictures(r, gates, list(r.sources), frames, cancel)
-    song_path = Path(loaded.state.song_path)
+    # The song's recorded path is only a name to show: exports and saves start in the session's own
+    # folder (what the user chose), never wherever a session file says.
+    name = Path(loaded.state.song_path).name
+    song_path = loaded.json_path.parent / (name if name not in ("", ".", "..") else "song")
     song = SongData(
         song_path,
         loaded.mixture,

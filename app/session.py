@@ -7,6 +7,7 @@ type-checked, and the arrays file must sit beside the JSON the user chose.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import threading
@@ -21,6 +22,8 @@ from .errors import SessionError
 
 SESSION_FORMAT = "stemlab-session/1"
 SESSION_SUFFIX = ".stemlab.json"
+MIN_RATE, MAX_RATE = 1000, 768000  # as engine.audio reads
+MAX_MEDIAN_FRAMES = 100_001  # about 20 minutes at 86 frames a second
 
 
 @dataclass
@@ -121,6 +124,12 @@ def _require(doc: dict[str, Any], key: str, kind: Any, where: str) -> Any:
     return value
 
 
+def _optional(doc: dict[str, Any], key: str, kind: Any, where: str) -> Any:
+    if doc.get(key) is None:
+        return None
+    return _require(doc, key, kind, where)
+
+
 def read_session_state(path: Path) -> tuple[SessionState, Path]:
     """Parse and validate the JSON; returns the state and the arrays file beside it."""
     p = Path(path)
@@ -149,8 +158,8 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
         gating=_require(doc, "gating", dict, where),
         global_gating=_require(doc, "global_gating", dict, where),
         mixer=_require(doc, "mixer", dict, where),
-        loop=doc.get("loop") if isinstance(doc.get("loop"), list) else None,
-        notes=[str(n) for n in doc.get("notes", []) if isinstance(n, str)],
+        loop=_optional(doc, "loop", list, where),
+        notes=[n for n in doc["notes"] if isinstance(n, str)] if isinstance(doc.get("notes"), list) else [],
         timings={
             k: float(v)
             for k, v in doc.get("timings", {}).items()
@@ -161,11 +170,86 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
     )
     if not state.sources or not all(isinstance(s, str) and s for s in state.sources):
         raise _session_error(f"{where}: 'sources' must be a list of names.")
-    if min(state.sample_rate, state.model_sample_rate, state.n_fft, state.hop_length) <= 0:
-        raise _session_error(f"{where}: rates and STFT sizes must be positive.")
+    # Stems are exported as <source>.wav into the folder the user picks: a name must stay a plain file name.
+    if len(set(state.sources)) != len(state.sources) or not all(_plain_name(s) for s in state.sources):
+        raise _session_error(f"{where}: the source names must be distinct plain names, not paths.")
+    for key in ("sample_rate", "model_sample_rate"):
+        if not MIN_RATE <= getattr(state, key) <= MAX_RATE:
+            raise _session_error(f"{where}: '{key}' must lie between {MIN_RATE} and {MAX_RATE} Hz.")
+    if not (16 <= state.n_fft <= 1 << 16 and 1 <= state.hop_length <= state.n_fft):
+        raise _session_error(f"{where}: the STFT sizes are out of range.")
     if state.n_fft % state.hop_length:
         raise _session_error(f"{where}: n_fft must be a multiple of hop_length.")
+    _check_settings(state, where)
     return state, npz
+
+
+def _plain_name(name: str) -> bool:
+    return (
+        0 < len(name) <= 100
+        and name not in (".", "..")
+        and Path(name).name == name
+        and not any(c in name for c in '\\/:*?"<>|\0')
+    )
+
+
+def _finite(value: Any, lo: float, hi: float) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and lo <= value <= hi
+    )
+
+
+def _check_settings(state: SessionState, where: str) -> None:
+    """Refuse settings of the wrong type or out of range: the GUI restores them into its controls, and
+    gating runs with them (a median filter of 10^12 frames is a memory bomb, not a setting)."""
+
+    def bad(what: str) -> SessionError:
+        return _session_error(f"{where}: {what} is invalid.")
+
+    from engine.gating import GATING_MODES
+
+    for name, g in state.gating.items():
+        if name not in state.sources or not isinstance(g, dict):
+            raise bad(f"the gating of {name!r}")
+        if g.get("mode", "binary") not in GATING_MODES or not _finite(g.get("threshold", 0.5), 0.0, 1.0):
+            raise bad(f"the gating of {name}")
+        frames = g.get("median_frames", 9)
+        if not (isinstance(frames, int) and not isinstance(frames, bool) and 1 <= frames <= MAX_MEDIAN_FRAMES):
+            raise bad(f"the median filter length of {name}")
+        if not _finite(g.get("median_ms", 100.0), 0.0, 1e6) or not isinstance(g.get("linked", True), bool):
+            raise bad(f"the gating of {name}")
+    gg = state.global_gating
+    if (
+        gg.get("mode", "binary") not in GATING_MODES
+        or not _finite(gg.get("threshold", 0.5), 0.0, 1.0)
+        or not _finite(gg.get("median_ms", 100.0), 0.0, 1e6)
+    ):
+        raise bad("the global gating")
+    mixer = state.mixer
+    strips = mixer.get("strips", [])
+    if not isinstance(strips, list) or len(strips) > len(state.sources):
+        raise bad("the mixer")
+    for strip in strips:
+        if not (
+            isinstance(strip, dict)
+            and _finite(strip.get("gain_db", 0.0), -1e3, 1e3)
+            and _finite(strip.get("pan", 0.0), -1.0, 1.0)
+            and isinstance(strip.get("mute", False), bool)
+            and isinstance(strip.get("solo", False), bool)
+        ):
+            raise bad("a mixer strip")
+    if not _finite(mixer.get("master_gain_db", 0.0), -1e3, 1e3) or not isinstance(
+        mixer.get("play_original", False), bool
+    ):
+        raise bad("the master strip")
+    loop = state.loop
+    if loop is not None and not (
+        len(loop) == 2 and all(_finite(v, 0.0, 1e7) for v in loop) and loop[0] < loop[1]
+    ):
+        raise bad("the loop region")
 
 
 @dataclass
@@ -191,6 +275,8 @@ def load_session(
         raise _session_error(
             f"{where}: its arrays file {npz.name} is missing; it must sit beside the session."
         )
+    if npz.is_symlink() or npz.resolve().parent != json_path.resolve().parent:
+        raise _session_error(f"{where}: its arrays file {npz.name} must sit beside the session, not link elsewhere.")
     try:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in ("mixture", "ungated", "activity") if k in data.files}
@@ -212,6 +298,11 @@ def load_session(
         raise _session_error(f"{npz.name}: 'activity' must hold one curve per source.")
     if not (np.isfinite(activity).all() and np.isfinite(mixture).all()):
         raise _session_error(f"{npz.name}: the arrays hold NaN or infinite values.")
+    n_model = int(round(mixture.shape[1] * state.model_sample_rate / state.sample_rate))
+    if abs(activity.shape[1] - (n_model // state.hop_length + 1)) > 2:
+        raise _session_error(f"{npz.name}: 'activity' does not hold one value per frame of the song.")
+    if activity.size and (float(activity.min()) < 0.0 or float(activity.max()) > 1.0):
+        raise _session_error(f"{npz.name}: 'activity' must hold probabilities (0 to 1).")
     gating: dict[str, Any] = {}
     for s in state.sources:
         g = state.gating.get(s, {})

@@ -173,7 +173,7 @@ class SpectrogramView:
 
     def set_spectrogram(self, spec: Spectrogram, levels: tuple[float, float]) -> None:
         self.image.setImage(spec.image, autoLevels=False, levels=levels)
-        self.image.setRect(QRectF(0.0, spec.log_fmin, spec.duration_s, spec.log_fmax - spec.log_fmin))
+        self.image.setRect(QRectF(spec.start_s, spec.log_fmin, spec.duration_s, spec.log_fmax - spec.log_fmin))
         self.plot.setYRange(spec.log_fmin, spec.log_fmax, padding=0)
 
 

@@ -102,7 +102,10 @@ class JobRunner(QObject):
         self._purge()
         self.active.add(worker)
         worker.signals.done.connect(self._forget)
-        self.pool.start(worker)
+        # Started as a callable: the pool holds worker.run only until it returned. Given the QRunnable
+        # itself (autoDelete off), PySide keeps a reference from the pool to every worker ever
+        # started, so a long session leaked one worker per job (and per slider step of re-gating).
+        self.pool.start(worker.run)
         return worker
 
     @Slot()
@@ -166,17 +169,21 @@ class SongData:
 def open_song(path: str, *, progress: Any = None, cancel: Optional[threading.Event] = None) -> SongData:
     from engine import Progress, load_audio
     from engine.audio import to_stereo
+    from engine.separator import is_silent
 
     t0 = time.perf_counter()
-    audio = load_audio(path)
+    audio = load_audio(path, allow_silent=True)  # a silent song opens and separates into silent stems
     notes = list(audio.notes)
+    if is_silent(audio.samples):
+        notes.append("the song is digital silence")
     samples = to_stereo(audio.samples, notes)
+    mono = analysis.mono(samples)  # once: the overview, the spectrogram and zoomed redraws share it
     if progress:
         progress(Progress("analyse", 1, 3, time.perf_counter() - t0))
-    ov = analysis.overview(samples, audio.sample_rate)
+    ov = analysis.overview(mono, audio.sample_rate)
     if progress:
         progress(Progress("analyse", 2, 3, time.perf_counter() - t0))
-    spec = analysis.log_spectrogram(samples, audio.sample_rate, cancel=cancel)
+    spec = analysis.log_spectrogram(mono, audio.sample_rate, cancel=cancel)
     return SongData(
         Path(path),
         np.ascontiguousarray(samples, dtype=np.float32),
@@ -185,7 +192,7 @@ def open_song(path: str, *, progress: Any = None, cancel: Optional[threading.Eve
         spec,
         notes,
         time.perf_counter() - t0,
-        analysis.mono(samples),
+        mono,
     )
 
 
@@ -282,6 +289,48 @@ def separate_song(
     return SeparationOutcome(
         result, [pics[s] for s in result.sources], gates, time.perf_counter() - t0, frames
     )
+
+
+@dataclass
+class SpectrogramTiles:
+    """Spectrogram images of one span of the song (what is on screen, zoomed in), mix and gated stems."""
+
+    serial: int
+    start_s: float
+    stop_s: float
+    mix: analysis.Spectrogram
+    stems: dict[str, analysis.Spectrogram]
+
+
+def spectrogram_tiles(
+    mono: np.ndarray,
+    sample_rate: int,
+    start: int,
+    stop: int,
+    serial: int,
+    result: Any,
+    frames: dict[str, analysis.BandFrames],
+    lock: threading.Lock,
+    *,
+    progress: Any = None,
+    cancel: Optional[threading.Event] = None,
+) -> SpectrogramTiles:
+    """The mix's spectrogram of samples [start, stop) (an FFT of that span only) and, once separated,
+    the gated stems' from their cached band frames (no FFT)."""
+    from engine.progress import check_cancel
+
+    mix = analysis.spectrogram_tile(mono, sample_rate, start, stop, cancel=cancel)
+    t0, t1 = start / sample_rate, stop / sample_rate
+    stems: dict[str, analysis.Spectrogram] = {}
+    if result is not None and frames and not result.wiener:
+        with lock:
+            gates = result.gates()
+        times = result.frame_times()
+        for i, s in enumerate(result.sources):
+            check_cancel(cancel)
+            if s in frames:
+                stems[s] = frames[s].render_span(t0, t1, gates[i], times)
+    return SpectrogramTiles(serial, t0, t1, mix, stems)
 
 
 @dataclass

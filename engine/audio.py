@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator, Optional, Union
+from typing import BinaryIO, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -94,6 +95,7 @@ def load_audio(path: PathLike, allow_silent: bool = False) -> Audio:
         if channels < 1:
             raise AudioLoadError(f"{p.name}: the file states {channels} channels.")
         samples, n, bad, peak = _read_blocks(fh, p.name, sample_rate, channels, stated)
+        stated = max(stated, _header_frames(fh, n))
     if n == 0:
         raise AudioLoadError(f"{p.name}: the file holds no audio samples.")
     if bad:
@@ -110,6 +112,18 @@ def load_audio(path: PathLike, allow_silent: bool = False) -> Audio:
             "states could be read (cut short?)"
         )
     return audio
+
+
+def _header_frames(fh: sf.SoundFile, frames: int) -> int:
+    """The length a WAV or AIFF header states, when libsndfile found less data (it reads what is there
+    and says so only in its log: "data : 176400 (should be 88178)")."""
+    m = re.search(r"^(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", fh.extra_info, re.M)
+    if m is None:
+        return frames
+    declared, present = int(m.group(1)), int(m.group(2))
+    if present <= 0 or declared <= present or declared >= 0xFFFFFF00:  # unknown-length streams say 2^32 - 1
+        return frames
+    return int(frames * declared / present)
 
 
 def _read_blocks(fh: sf.SoundFile, name: str, sample_rate: int, channels: int, stated: int
@@ -294,14 +308,15 @@ def write_audio(path: PathLike, samples: np.ndarray, sample_rate: int, subtype: 
     return p
 
 
-def write_text_atomic(path: PathLike, text: str) -> Path:
-    """Write a small text file (JSON, CSV) atomically."""
+def write_text_atomic(path: PathLike, text: Union[str, Iterable[str]]) -> Path:
+    """Write a text file (JSON, CSV) atomically; `text` may come in parts (a long CSV)."""
     p = Path(path)
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent))
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+            for part in [text] if isinstance(text, str) else text:
+                fh.write(part)
             fh.flush()
             os.fsync(fh.fileno())
         _publish(tmp, p)

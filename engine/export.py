@@ -15,7 +15,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
@@ -30,14 +30,22 @@ from .separator import SeparationResult, Separator, describe_gating
 BLOCK = 1 << 20  # samples per block when gating streamed stems
 
 
+def activity_csv_parts(sources: Sequence[str], activity: np.ndarray, frame_rate: float,
+                       rows: int = 8192) -> Iterator[str]:
+    """activity.csv a few thousand rows at a time (an hour is 300,000 rows: never one string)."""
+    yield "time_s," + ",".join(sources) + "\n"
+    n = activity.shape[-1]
+    for a in range(0, n, rows):
+        b = min(n, a + rows)
+        buf = io.StringIO()
+        times = np.arange(a, b) / frame_rate
+        np.savetxt(buf, np.concatenate([times[:, None], activity[:, a:b].T], axis=1), fmt="%.4f", delimiter=",")
+        yield buf.getvalue()
+
+
 def activity_csv(sources: Sequence[str], activity: np.ndarray, frame_rate: float) -> str:
     """Per frame: time in seconds and each source's activity probability."""
-    buf = io.StringIO()
-    buf.write("time_s," + ",".join(sources) + "\n")
-    times = np.arange(activity.shape[-1]) / frame_rate
-    table = np.concatenate([times[:, None], activity.T], axis=1)
-    np.savetxt(buf, table, fmt="%.4f", delimiter=",")
-    return buf.getvalue()
+    return "".join(activity_csv_parts(sources, activity, frame_rate))
 
 
 def _check_format(fmt: str) -> None:
@@ -54,7 +62,7 @@ def _make_dir(out_dir: Path) -> None:
 
 def _write_meta(out_dir: Path, meta: dict[str, Any], sources: Sequence[str], activity: np.ndarray,
                 frame_rate: float) -> list[Path]:
-    csv_path = write_text_atomic(out_dir / "activity.csv", activity_csv(sources, activity, frame_rate))
+    csv_path = write_text_atomic(out_dir / "activity.csv", activity_csv_parts(sources, activity, frame_rate))
     json_path = write_text_atomic(out_dir / "separation.json", json.dumps(meta, indent=2) + "\n")
     return [csv_path, json_path]
 

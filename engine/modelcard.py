@@ -55,6 +55,10 @@ class ModelCard:
             raise ModelLoadError(f"{where}: the model card is malformed ({exc}).") from exc
         if not isinstance(card.sources, list) or not all(isinstance(s, str) for s in card.sources):
             raise ModelLoadError(f"{where}: 'sources' must be a list of names.")
+        # Stems are written as <source>.wav into the output folder: a name must not be a path.
+        if not card.sources or len(set(card.sources)) != len(card.sources) or not all(
+                s and s not in (".", "..") and Path(s).name == s and "\\" not in s for s in card.sources):
+            raise ModelLoadError(f"{where}: 'sources' must be distinct plain names, not paths.")
         for key in ("sample_rate", "n_fft", "hop_length", "max_bin"):
             if not isinstance(getattr(card, key), int) or getattr(card, key) <= 0:
                 raise ModelLoadError(f"{where}: '{key}' must be a positive integer.")

@@ -324,7 +324,8 @@ class Separator:
 
     def _silent_pass(self, n_model: int, n_frames: int, keep_masks: bool,
                      stem_sink: Optional[Callable[[np.ndarray, int], None]], progress: Optional[ProgressCallback],
-                     cancel: Optional[threading.Event]) -> tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+                     cancel: Optional[threading.Event]
+                     ) -> tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
         """network_pass for digital silence: silent stems and no activity, without the network (whose
         activity head would report whatever its biases say about an all-zero input)."""
         check_cancel(cancel)

@@ -162,7 +162,7 @@ class MultitrackDataset:
         if e.song_id not in self._labels_cache:
             path = e.path / "labels.npz"
             try:
-                with np.load(path) as z:
+                with np.load(path, allow_pickle=False) as z:  # data, never pickles
                     lab = {k: z[k] for k in z.files}
             except (OSError, ValueError) as exc:
                 raise DatasetError(f"{path}: cannot be read ({exc}).") from exc
