@@ -11,6 +11,8 @@ from typing import Optional
 
 import numpy as np
 
+from engine.progress import check_cancel
+
 SPEC_N_FFT = 2048
 SPEC_BANDS = 160
 SPEC_FMIN = 30.0
@@ -202,10 +204,7 @@ def band_frames(
     out = np.empty((total, n_bands), np.float32)
     block = 2048
     for f0 in range(0, total, block):
-        if cancel is not None and cancel.is_set():
-            from engine import SeparationCancelled
-
-            raise SeparationCancelled("Cancelled by the user.")
+        check_cancel(cancel)
         f1 = min(total, f0 + block)
         # Frame k covers x[k * hop - n_fft / 2 : ... + n_fft] (centred on sample k * hop), zeros past the
         # ends: padded a block at a time, so an hour-long song is not copied whole.

@@ -14,6 +14,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from engine.progress import check_cancel
+
 MIN_GAIN_DB = -60.0  # a fader at or below this is silent
 MAX_GAIN_DB = 12.0
 MAX_BLOCK = 16384  # the largest block a callback may ask for
@@ -275,10 +277,7 @@ class Mixer:
         out = np.zeros((2, n), np.float32)
         n_src = stems.shape[0]
         for a in range(0, n, block):
-            if cancel is not None and cancel.is_set():
-                from engine import SeparationCancelled  # the engine's cancel exception, raised in a worker
-
-                raise SeparationCancelled("Export cancelled.")
+            check_cancel(cancel)  # the engine's cancel exception, raised in the export worker
             b = min(n, a + block)
             for row in range(n_src + 1):
                 if g[row, 0] == 0.0 and g[row, 1] == 0.0:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -76,7 +74,7 @@ def save_session(
     cancel: Optional[threading.Event] = None,
 ) -> Path:
     """Write the arrays file, then the JSON (both atomically); returns the JSON path."""
-    from engine.audio import write_text_atomic
+    from engine.audio import write_file_atomic, write_text_atomic
     from engine.errors import AudioWriteError
     from engine.progress import check_cancel
 
@@ -96,20 +94,7 @@ def save_session(
             "activity": np.ascontiguousarray(result.activity, np.float32),
         }
         check_cancel(cancel)
-        tmp = ""
-        try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{npz_path.name}.", suffix=".part", dir=str(npz_path.parent))
-            with os.fdopen(fd, "wb") as fh:
-                np.savez(fh, **arrays)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, npz_path)
-            tmp = ""
-        except OSError as exc:
-            raise AudioWriteError(f"{npz_path}: could not be written ({exc.strerror or exc}).") from exc
-        finally:
-            if tmp and os.path.exists(tmp):
-                os.unlink(tmp)
+        write_file_atomic(npz_path, lambda fh: np.savez(fh, **arrays))
     write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
     return json_path
 

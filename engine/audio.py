@@ -8,7 +8,7 @@ import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterable, Iterator, Optional, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, Optional, Union
 
 import numpy as np
 import soundfile as sf
@@ -308,15 +308,15 @@ def write_audio(path: PathLike, samples: np.ndarray, sample_rate: int, subtype: 
     return p
 
 
-def write_text_atomic(path: PathLike, text: Union[str, Iterable[str]]) -> Path:
-    """Write a text file (JSON, CSV) atomically; `text` may come in parts (a long CSV)."""
+def write_file_atomic(path: PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Write a file atomically: `write(fh)` fills a temporary file beside `path`, which is fsynced
+    and renamed into place; on any failure it is removed and AudioWriteError names the OS's reason."""
     p = Path(path)
     tmp = ""
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=str(p.parent))
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for part in [text] if isinstance(text, str) else text:
-                fh.write(part)
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         _publish(tmp, p)
@@ -327,3 +327,13 @@ def write_text_atomic(path: PathLike, text: Union[str, Iterable[str]]) -> Path:
         if tmp and os.path.exists(tmp):
             os.unlink(tmp)
     return p
+
+
+def write_text_atomic(path: PathLike, text: Union[str, Iterable[str]]) -> Path:
+    """Write a text file (JSON, CSV) atomically; `text` may come in parts (a long CSV)."""
+
+    def write(fh: BinaryIO) -> None:
+        for part in [text] if isinstance(text, str) else text:
+            fh.write(part.encode("utf-8"))
+
+    return write_file_atomic(path, write)
