@@ -189,6 +189,7 @@ def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: in
                   if not v.dtype.is_floating_point})
     try:
         save_file(state, str(tmp))
+        os.chmod(tmp, 0o644)  # a model file is for everyone to read
         os.replace(tmp, weights_path)
     finally:
         if tmp.exists():
