@@ -34,13 +34,22 @@ def synthetic_song(seconds: float, sample_rate: int = 44100, seed: int = 0) -> n
     return out
 
 
-def peak_rss_mb() -> float:
-    """Peak resident memory of this process so far (VmHWM), in MB."""
+def _status_mb(field: str) -> float:
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (VmHWM), in MB."""
+    return _status_mb("VmHWM")
+
+
+def rss_mb() -> float:
+    """Current resident memory of this process (VmRSS), in MB."""
+    return _status_mb("VmRSS")
 
 
 def machine() -> str:

@@ -23,18 +23,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import machine, peak_rss_mb, synthetic_song, write_section  # noqa: E402
+from bench.common import machine, peak_rss_mb, rss_mb, synthetic_song, write_section  # noqa: E402
 
 SR = 44100
-
-
-def rss_mb() -> float:
-    """Current resident memory of this process (VmRSS), in MB."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def write_song(path: Path, minutes: float) -> None:

@@ -13,19 +13,12 @@ from typing import Any
 
 import soundfile as sf
 
+from bench.common import rss_mb
 from tests.conftest import SR, tone_mix
 
 WAIT = 60000
 RUNS = 50
 RSS_BOUND_MB = 60.0  # one separation of this song holds about 40 MB (stems and ungated stems)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
 
 
 def settle(qtbot: Any, w: Any) -> None:
