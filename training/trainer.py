@@ -52,6 +52,13 @@ def _open_log(path: Path) -> Any:
     return log
 
 
+def _worker_ignores_stop(_: int) -> None:
+    # Ctrl-C or a SIGTERM to the process group reaches the loader's worker too; the trainer's own
+    # handler stops the run cleanly and saves a checkpoint, so the worker must not die first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class LossComputer:
     """Per-source separation and activity losses of one batch.
 
@@ -221,7 +228,7 @@ class Trainer:
             loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.cfg.num_workers,
                                                  collate_fn=collate_identity,  # type: ignore[arg-type]
                                                  prefetch_factor=2,
-                                                 persistent_workers=False)
+                                                 persistent_workers=False, worker_init_fn=_worker_ignores_stop)
             return iter(loader)
         return iter(stream)
 
