@@ -8,13 +8,15 @@ its own stride, so memory stays bounded by the chunk size plus the outputs thems
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
 
+from .errors import SeparationError
 from .progress import Progress, ProgressCallback, check_cancel
 
 # fn(chunk, start_sample) -> tensor(s) shaped (..., chunk_samples // stride); chunk is (channels, chunk_samples)
@@ -100,6 +102,27 @@ class _Accumulator:
         return self.out
 
 
+@contextlib.contextmanager
+def out_of_memory_as_error(device: torch.device) -> Iterator[None]:
+    """Torch's out-of-memory failures (GPU, or a CPU allocation) -> SeparationError with advice."""
+    try:
+        yield
+    except torch.OutOfMemoryError as exc:
+        raise SeparationError(_oom_message(device)) from exc
+    except RuntimeError as exc:
+        text = str(exc).lower()
+        if "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text:
+            raise SeparationError(_oom_message(device)) from exc
+        raise
+
+
+def _oom_message(device: torch.device) -> str:
+    if device.type in ("cuda", "mps"):
+        return (f"The {device.type.upper()} device ran out of memory while separating. Close other programs using it, "
+                "or separate on the CPU (--device cpu).")
+    return "Not enough memory to separate this song. Close other programs or try a shorter song."
+
+
 def chunked_apply(
     audio: np.ndarray,
     fn: ChunkFn,
@@ -145,7 +168,7 @@ def chunked_apply(
         piece = audio[:, start:start + chunk_samples]
         if piece.shape[-1] < chunk_samples:
             piece = np.pad(piece, ((0, 0), (0, chunk_samples - piece.shape[-1])))
-        with torch.inference_mode():
+        with torch.inference_mode(), out_of_memory_as_error(dev):
             results = fn(torch.from_numpy(np.ascontiguousarray(piece, dtype=np.float32)).to(dev), start)
             if isinstance(results, torch.Tensor):
                 results = [results]

@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-DEFAULT_SOURCES: tuple[str, ...] = ("vocals", "drums", "bass", "guitar", "piano", "other")
+from engine.sources import DEFAULT_SOURCES
+
+__all__ = ["DEFAULT_SOURCES", "IASSUNet", "ResBlock"]
 
 
 class ResBlock(nn.Module):

@@ -3,7 +3,7 @@ openttd-openmsx, GPL-2) rendered with TimGM6mb (never used in training) into the
 reproducible 30-second excerpts where at least three instrument stems play, with a synthetic sung
 vocal line (the song's own lead melody, sung by a voice from the singer's benchmark pool).
 
-    python -m training.benchmark_set --out data/benchmark
+    stemlab make-benchmark --out data/benchmark
 
 The result uses the same folder format as `make-data` (read it with `MultitrackDataset`); every
 excerpt's song.json says `"synthetic_vocals": true` and names its MIDI file and start time.
@@ -239,13 +239,3 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"{m['n_songs']} excerpts ({m['hours'] * 60:.1f} min) in {args.out}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="make-benchmark", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

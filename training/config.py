@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from engine.model import DEFAULT_SOURCES
+from engine.sources import DEFAULT_SOURCES
 from training.errors import TrainingError
 
 WEIGHTINGS = ("unit", "dwa", "ebw1", "ebw2", "energy_norm")

@@ -1,7 +1,7 @@
 """`make-demo`: the demo song shipped in resources/demo/: 45-60 s written by the generator with all six
 stems, rendered with a training font, stored as small OGG Vorbis files with its true stems beside it.
 
-    python -m training.demo --out resources/demo
+    stemlab make-demo --out resources/demo
 """
 
 from __future__ import annotations
@@ -123,13 +123,3 @@ def run(args: argparse.Namespace) -> int:
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     print(f"demo song seed {meta['seed']}, {meta['duration_s']:.1f} s, {size / 1e6:.2f} MB in {args.out}")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="make-demo", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -227,16 +227,3 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")
         out.with_suffix(".md").write_text(text)
     return 0
-
-
-def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    p = subparsers.add_parser("evaluate", help="score a model on a multitrack set (SDR, museval, activity F1)")
-    p.add_argument("--model", default="bundled", help="model card, 'bundled', or a training checkpoint (.pt)")
-    p.add_argument("--set", required=True, help="a set folder (make-data / make-benchmark)")
-    p.add_argument("--out", help="write OUT.md and OUT.json")
-    p.add_argument("--threshold", type=float, default=0.5)
-    p.add_argument("--median-frames", type=int, default=9)
-    p.add_argument("--museval", type=int, default=0, metavar="N", help="also run museval on the first N excerpts")
-    p.add_argument("--limit", type=int, default=0, help="only the first N excerpts")
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_evaluate)

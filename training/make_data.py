@@ -1,6 +1,6 @@
 """`make-data`: write a generated multitrack data set (songs by code, rendered stem by stem) to a folder.
 
-    python -m training.make_data --hours 2 --out data/train --seed 1 [--workers 2] [--fonts ...] [--partial [K]]
+    stemlab make-data --hours 2 --out data/train --seed 1 [--workers 2] [--fonts ...] [--partial [K]]
 
 Song i's seed is derived from (seed, i) alone, so the set does not depend on worker scheduling and an
 interrupted run resumes where it stopped (finished songs are kept; each song is written to a
@@ -226,13 +226,3 @@ def run(args: argparse.Namespace) -> int:
           f"{st.get('stem_hours_this_run')} h of stems in {st.get('wall_s')} s "
           f"({st.get('speed_stem_hours_per_hour')} h of stems per hour)")
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="make-data", description=__doc__.splitlines()[0])
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import signal
 
 from training.errors import DataGenerationError
 from training.songgen import SOURCES, Song, Track
@@ -348,6 +347,7 @@ def _biquad(kind: str, f0: float, sample_rate: int, q: float = 0.7071, gain_db: 
 
 def k_weight(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """x: (channels, n) -> K-weighted (channels, n) (BS.1770 shelf + high-pass, designed for this rate)."""
+    from scipy import signal  # imported here: scipy.signal costs 0.6 s at start-up
     b1, a1 = _biquad("highshelf", 1681.974450955533, sample_rate, q=0.7071752369554196, gain_db=3.999843853973347)
     b2, a2 = _biquad("highpass", 38.13547087602444, sample_rate, q=0.5003270373238773)
     sos = np.vstack([np.concatenate([b1, a1]), np.concatenate([b2, a2])])
@@ -429,6 +429,7 @@ def draw_fx(rng: np.random.Generator, stem: str, tracks: Sequence[Track]) -> Ste
 
 def make_reverb_ir(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, dict[str, float]]:
     """A stereo noise-burst room: (2, n) impulse response with unit energy, and its settings."""
+    from scipy import signal  # imported here: scipy.signal costs 0.6 s at start-up
     rt60 = float(np.exp(rng.uniform(np.log(0.3), np.log(2.8))))
     predelay = float(rng.uniform(0.0, 0.04))
     damp_hz = float(rng.uniform(2500, 9000))
@@ -452,6 +453,7 @@ def make_reverb_ir(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> 
 def _compress(x: np.ndarray, threshold_db: float, ratio: float, attack_s: float, release_s: float,
               sample_rate: int) -> np.ndarray:
     """Feed-forward RMS compressor, linked stereo. Threshold is relative to the stem's loud-part level."""
+    from scipy import signal  # imported here: scipy.signal costs 0.6 s at start-up
     power = (x.astype(np.float64) ** 2).mean(axis=0)
     # One-pole smoothing with a single time constant between attack and release (vectorised).
     tau = math.sqrt(attack_s * release_s)
@@ -468,6 +470,7 @@ def _compress(x: np.ndarray, threshold_db: float, ratio: float, attack_s: float,
 
 def apply_fx(x: np.ndarray, fx: StemFX, ir: np.ndarray | None, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """x: (2, n) -> (2, n) processed (no level change here; levels are set by loudness later)."""
+    from scipy import signal  # imported here: scipy.signal costs 0.6 s at start-up
     y = x.astype(np.float64)
     if fx.drive > 0:
         pre_b, pre_a = _biquad("highpass", 300.0, sample_rate)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.model import DEFAULT_SOURCES
+from engine.sources import DEFAULT_SOURCES
 
 SOURCES: tuple[str, ...] = tuple(DEFAULT_SOURCES)
 MMA_LIBRARY = Path("/usr/share/mma/lib/stdlib")

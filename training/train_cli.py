@@ -1,4 +1,7 @@
-"""`stemlab train` and `stemlab export-model`: command-line front ends of the trainer."""
+"""`stemlab train`, `stemlab export-model` and `stemlab evaluate`: command-line front ends of the trainer.
+
+Registering them imports no torch; each command imports what it needs when it runs.
+"""
 
 from __future__ import annotations
 
@@ -68,6 +71,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import cmd_evaluate as run_evaluate
+
+    return run_evaluate(args)
+
+
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     p = subparsers.add_parser("train", help="train the IASS model (or the Open-Unmix baseline)",
                               description="Train on generated multitrack sets. Flags override --config.")
@@ -85,7 +94,14 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     e.add_argument("--metrics", help="a JSON file of evaluation metrics to put in the card")
     e.set_defaults(func=cmd_export)
 
-    from training.evaluate import register as register_evaluate
-
-    register_evaluate(subparsers)
+    v = subparsers.add_parser("evaluate", help="score a model on a multitrack set (SDR, museval, activity F1)")
+    v.add_argument("--model", default="bundled", help="model card, 'bundled', or a training checkpoint (.pt)")
+    v.add_argument("--set", required=True, help="a set folder (make-data / make-benchmark)")
+    v.add_argument("--out", help="write OUT.md and OUT.json")
+    v.add_argument("--threshold", type=float, default=0.5)
+    v.add_argument("--median-frames", type=int, default=9)
+    v.add_argument("--museval", type=int, default=0, metavar="N", help="also run museval on the first N excerpts")
+    v.add_argument("--limit", type=int, default=0, help="only the first N excerpts")
+    v.add_argument("--quiet", action="store_true")
+    v.set_defaults(func=cmd_evaluate)
 

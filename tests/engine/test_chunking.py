@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from engine.chunking import chunk_starts, chunked_apply, fade_window
-from engine.errors import SeparationCancelled
+from engine.errors import SeparationCancelled, SeparationError
 from engine.progress import Progress
 
 
@@ -60,6 +60,22 @@ def test_wrong_output_length_is_an_error() -> None:
     with pytest.raises(ValueError):
         chunked_apply(np.zeros((2, 3000), np.float32), lambda c, s: c[:, :10], chunk_samples=1000,
                       overlap_samples=100)
+
+
+def test_failed_allocation_becomes_a_clear_error() -> None:
+    def greedy(chunk: torch.Tensor, start: int) -> torch.Tensor:
+        return chunk + torch.empty(2 ** 50, device=chunk.device)[: chunk.shape[-1]]  # a real 4-PB allocation
+
+    with pytest.raises(SeparationError, match="Not enough memory"):
+        chunked_apply(np.zeros((2, 3000), np.float32), greedy, chunk_samples=1000, overlap_samples=100)
+
+
+def test_other_runtime_errors_pass_through() -> None:
+    def broken(chunk: torch.Tensor, start: int) -> torch.Tensor:
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        chunked_apply(np.zeros((2, 3000), np.float32), broken, chunk_samples=1000, overlap_samples=100)
 
 
 @pytest.mark.parametrize("n", [100, 4096, 10000, 50001])
