@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import write_section  # noqa: E402
 
-COMMON = {"train_sets": ["data/train"], "val_set": "data/val", "mask_activation": "softmax", "epoch_steps": 250,
+COMMON = {"train_sets": ["data/train"], "val_set": "data/val", "mask_activation": "softmax", "epoch_steps": 50,
           "max_steps": 1000000, "checkpoint_minutes": 5.0, "num_workers": 1}
 VARIANTS: dict[str, dict] = {
     "iass-unit": {"weighting": "unit"},
@@ -70,8 +70,9 @@ def run_info(name: str) -> dict:
 def table(names: list[str], reports: dict[str, dict], minutes: float, bench_set: str) -> str:
     any_report = next(iter(reports.values()))
     sources = any_report["sources"]
-    lines = [f"Every variant trained for {minutes:.0f} minutes of wall time on this machine on the same generated "
-             f"set (`data/train`), then evaluated on `{bench_set}` ({any_report['n_excerpts']} excerpts of real "
+    hours = json.loads((ROOT / "data" / "train" / "manifest.json").read_text()).get("hours")
+    lines = [f"Every variant trained from scratch for {minutes:.0f} minutes of wall time on this machine (2 CPU cores) "
+             f"on the same generated set (`data/train`, {hours:.1f} h of songs), then evaluated on `{bench_set}` ({any_report['n_excerpts']} excerpts of real "
              "composers' songs rendered with a SoundFont never used in training). SDR in dB, whole excerpt, mean "
              "over excerpts where the stem plays; F1 of the activity after threshold 0.5 and a 9-frame median.", "",
              "| variant | steps | gating | " + " | ".join(sources) + " | mean SDR | mean F1 |",

@@ -130,6 +130,33 @@ def markdown_table(stats: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def variety(ds: MultitrackDataset) -> str:
+    """What kinds of songs a set holds (from each song.json): styles, generators, metres, tempi, fonts."""
+    from collections import Counter
+
+    metas = []
+    for e in ds.songs:
+        path = e.path / "song.json"
+        if path.is_file():
+            metas.append(json.loads(path.read_text()))
+    if not metas:
+        return "no song.json files (a benchmark or foreign set)"
+
+    def shares(counter: Counter[str]) -> str:
+        total = sum(counter.values())
+        return ", ".join(f"{k} {v / total:.0%}" for k, v in counter.most_common())
+
+    tempi = np.array([float(m.get("tempo_bpm", 0.0)) for m in metas])
+    fonts: Counter[str] = Counter(f for m in metas for f in (m.get("fonts") or {}).values())
+    lines = [f"- styles: {shares(Counter(str(m.get('style')) for m in metas))}",
+             f"- parts from: {shares(Counter(str(m.get('generator')) for m in metas))}",
+             f"- metres: {shares(Counter(str(m.get('metre')) for m in metas))}",
+             f"- tempo: {tempi.min():.0f}-{tempi.max():.0f} bpm, median {np.median(tempi):.0f}",
+             f"- SoundFonts, over all stems: {shares(fonts)}",
+             f"- distinct singer voices: {len({json.dumps(m['voice'], sort_keys=True) for m in metas if m.get('voice')})}"]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="data-report", description=__doc__.splitlines()[0])
     p.add_argument("root")
@@ -140,6 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ds = MultitrackDataset(args.root)
     print(f"{len(ds)} songs, {ds.hours:.2f} h")
     print(markdown_table(statistics(ds)))
+    print(variety(ds))
     if "last_run" in ds.manifest:
         print(json.dumps(ds.manifest["last_run"]))
     if args.png:

@@ -158,6 +158,9 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
     todo = [(i, s, opts) for i, s, _ in plan if not (out_dir / dataset.SONGS_DIR / song_id(i) / "song.json").is_file()]
     planned_s = sum(d for _, _, d in plan)
     done_s = sum(d for i, s, d in plan if (i, s, opts) not in todo)
+    # The bar counts planned durations: rendered songs run a little longer (reverb tails), and a
+    # count past the total would break tqdm's formatting.
+    planned = {i: d for i, _, d in plan}
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
     bar = None
@@ -173,14 +176,14 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
                 r = _make_one(job)
                 results.append(r)
                 if bar is not None:
-                    bar.update(r["duration_s"] / 60.0)
+                    bar.update(planned[r["index"]] / 60.0)
         else:
             ctx = mp.get_context("spawn")
             with ctx.Pool(workers, initializer=_init_worker, initargs=(font_paths,), maxtasksperchild=50) as pool:
                 for r in pool.imap_unordered(_make_one, todo):
                     results.append(r)
                     if bar is not None:
-                        bar.update(r["duration_s"] / 60.0)
+                        bar.update(planned[r["index"]] / 60.0)
     finally:
         if bar is not None:
             bar.close()

@@ -157,6 +157,19 @@ def test_missing_fluidsynth_names_debian_package(monkeypatch: pytest.MonkeyPatch
 
 
 @needs_synth
+def test_progress_bar_survives_songs_longer_than_planned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rendered songs run longer than planned (reverb tails); a bar counting rendered minutes past its
+    # total broke tqdm's formatting at the end of a 10-hour render. Plan tiny durations to force that.
+    real_plan = make_data.plan_set
+    monkeypatch.setattr(make_data, "plan_set",
+                        lambda hours, seed, max_song_s=None: [(i, s, d * 0.01) for i, s, d in real_plan(hours, seed, max_song_s)])
+    m = make_data.make_data(0.01, str(tmp_path / "set"), seed=5, workers=1, fonts=["fluidr3"], max_song_s=4.0,
+                            progress=True)
+    rendered_min = sum(s["duration_s"] for s in m["songs"]) / 60
+    assert rendered_min > 0.01 * rendered_min + 0.5  # the old bar would have run 0.5 min past its total
+
+
+@needs_synth
 def test_make_data_resumes_and_writes_partial_sets(tmp_path: Path) -> None:
     out = tmp_path / "set"
     m = make_data.make_data(0.002, str(out), seed=5, workers=1, fonts=["fluidr3"], max_song_s=4.0, progress=False)
