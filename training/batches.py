@@ -1,4 +1,5 @@
-"""Training batches from generated multitrack sets: random excerpts, remixing across songs, gains.
+"""Training batches from generated multitrack sets, or from songs written and rendered while training:
+random excerpts, remixing across songs, gains.
 
 Batch k depends only on (seed, k), so a resumed run sees exactly the batches it would have seen.
 """
@@ -7,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import soundfile as sf
@@ -33,6 +34,22 @@ class Batch:
     source: Optional[int] = None
 
 
+@dataclass
+class LiveSong:
+    """A song rendered in memory for on-the-fly training; has the SongEntry fields ExcerptSource reads."""
+
+    song_id: str
+    n_samples: int
+    stems: tuple[str, ...]
+    known: tuple[str, ...]
+    audio: dict[str, np.ndarray]          # source -> (2, n_samples) float32, sounding stems only
+    labels: dict[str, np.ndarray]         # as labels.npz: note_activity, energy_activity (S, T), ...
+    has_mixture_file: bool = False
+
+
+Song = Union[SongEntry, LiveSong]
+
+
 def read_range(path: Path, start: int, n: int) -> np.ndarray:
     """(2, n) float32 from an audio file's sample range, zero-padded past its end."""
     out = np.zeros((2, n), dtype=np.float32)
@@ -49,7 +66,7 @@ def read_range(path: Path, start: int, n: int) -> np.ndarray:
 class ExcerptSource:
     """Reads excerpts of stems and their labels from one or more generated sets."""
 
-    def __init__(self, roots: Sequence[str], cfg: TrainConfig) -> None:
+    def __init__(self, roots: Sequence[str], cfg: TrainConfig, allow_empty: bool = False) -> None:
         self.cfg = cfg
         self.sets = []
         for root in roots:
@@ -62,18 +79,25 @@ class ExcerptSource:
                 raise TrainingError(f"{ds.root}: its sources {list(ds.sources)} differ from the run's {self.sources}")
             if ds.sample_rate != cfg.sample_rate or ds.config.hop_length != cfg.hop_length:
                 raise TrainingError(f"{ds.root}: sample rate / hop length differ from the run's")
-        self.songs: list[tuple[MultitrackDataset, SongEntry]] = [
+        self.songs: list[tuple[Optional[MultitrackDataset], Song]] = [
             (ds, e) for ds in self.sets for e in ds.songs if e.n_samples > cfg.excerpt_samples]
-        if not self.songs:
+        if not self.songs and not allow_empty:
             raise TrainingError("the training sets hold no song longer than one excerpt")
+        self._index()
+
+    def _index(self) -> None:
         # songs whose every source is known (for simultaneous batches and remixing)
         self.full = [i for i, (_, e) in enumerate(self.songs) if set(e.known) >= set(self.sources)]
         self.by_source = {j: [i for i, (_, e) in enumerate(self.songs) if s in e.known]
                           for j, s in enumerate(self.sources)}
 
-    def labels(self, ds: MultitrackDataset, e: SongEntry, source: str, f0: int, n_frames: int) -> np.ndarray:
-        lab = ds.labels(e)
-        j = list(ds.sources).index(source)
+    def labels(self, ds: Optional[MultitrackDataset], e: Song, source: str, f0: int, n_frames: int) -> np.ndarray:
+        if isinstance(e, LiveSong):
+            lab = e.labels
+        else:
+            assert ds is not None
+            lab = ds.labels(e)
+        j = self.sources.index(source)
         kind = self.cfg.activity_labels
         if kind == "energy":
             a = lab["energy_activity"][j]
@@ -86,12 +110,26 @@ class ExcerptSource:
         seg[:part.shape[0]] = part
         return seg
 
-    def stem(self, ds: MultitrackDataset, e: SongEntry, source: str, start: int, n: int) -> np.ndarray:
-        if source in e.stems:
-            return read_range(e.path / f"{source}.flac", start, n)
-        return np.zeros((2, n), dtype=np.float32)  # known and silent in this song
+    def stem(self, ds: Optional[MultitrackDataset], e: Song, source: str, start: int, n: int) -> np.ndarray:
+        if source not in e.stems:
+            return np.zeros((2, n), dtype=np.float32)  # known and silent in this song
+        if isinstance(e, LiveSong):
+            out = np.zeros((2, n), dtype=np.float32)
+            part = e.audio[source][:, start:start + n]
+            out[:, :part.shape[1]] = part
+            return out
+        return read_range(e.path / f"{source}.flac", start, n)
 
-    def random_start(self, e: SongEntry, rng: np.random.Generator) -> int:
+    def mixture(self, ds: Optional[MultitrackDataset], e: Song, start: int, n: int) -> np.ndarray:
+        """The song's whole mixture (independent databases store it; full sets sum their stems)."""
+        if isinstance(e, SongEntry) and e.has_mixture_file:
+            return read_range(e.path / "mixture.flac", start, n)
+        mixture = np.zeros((2, n), dtype=np.float32)
+        for other in e.stems:
+            mixture += self.stem(ds, e, other, start, n)
+        return mixture
+
+    def random_start(self, e: Song, rng: np.random.Generator) -> int:
         hop = self.cfg.hop_length
         last = max(0, e.n_samples - self.cfg.excerpt_samples)
         return int(rng.integers(0, last // hop + 1)) * hop
@@ -130,12 +168,7 @@ class ExcerptSource:
             ds, e = self.songs[pool[int(rng.integers(len(pool)))]]
             start = self.random_start(e, rng)
             s = self.sources[source]
-            if e.has_mixture_file:
-                mixture = read_range(e.path / "mixture.flac", start, n)
-            else:
-                mixture = np.zeros((2, n), dtype=np.float32)
-                for other in e.stems:
-                    mixture += read_range(e.path / f"{other}.flac", start, n)
+            mixture = self.mixture(ds, e, start, n)
             stems[source] = self.stem(ds, e, s, start, n)
             labels[source] = self.labels(ds, e, s, start // hop, n_frames)
             known[source] = True
@@ -160,6 +193,72 @@ class ExcerptSource:
             known=torch.from_numpy(np.stack([i[3] for i in items])),
             step=step, source=source,
         )
+
+
+class FlySource(ExcerptSource):
+    """Excerpts from songs written and rendered while training, next to (or instead of) rendered sets.
+
+    A window of cfg.fly_songs songs slides one song every cfg.fly_steps_per_song steps; song i is
+    composed from song_seed(cfg.fly_seed, i) and rendered in memory (in the data-loader worker), so
+    batch k still depends only on (seed, k) and a resumed run renders the same songs.
+    """
+
+    def __init__(self, roots: Sequence[str], cfg: TrainConfig) -> None:
+        super().__init__(roots, cfg, allow_empty=True)
+        self.static = list(self.songs)
+        self.cache: dict[int, LiveSong] = {}
+        self.first: Optional[int] = None
+        self._renderer: Any = None
+
+    def window(self, step: int) -> range:
+        first = step // max(1, self.cfg.fly_steps_per_song)
+        return range(first, first + self.cfg.fly_songs)
+
+    def live_song(self, i: int) -> LiveSong:
+        if i not in self.cache:
+            from training import render
+            from training.make_data import render_labelled_song, song_id, song_seed
+
+            if self._renderer is None:
+                self._renderer = render.FluidRenderer(render.resolve_fonts(self.cfg.fly_fonts or None))
+            rendered, lab = render_labelled_song(song_seed(self.cfg.fly_seed, i), self._renderer,
+                                                 self.cfg.fly_max_song_s)
+            audio = {s: np.ascontiguousarray(x, dtype=np.float32) for s, x in rendered.stems.items()}
+            self.cache[i] = LiveSong(song_id(i), int(rendered.n_samples), tuple(s for s in self.sources if s in audio),
+                                     tuple(self.sources), audio, lab)
+        return self.cache[i]
+
+    def slide(self, step: int) -> None:
+        """Make the songs list the static songs plus the window of live songs for this step."""
+        w = self.window(step)
+        if self.first == w.start:
+            return
+        for i in [k for k in self.cache if k not in w]:
+            del self.cache[i]
+        live = [self.live_song(i) for i in w]
+        self.songs = self.static + [(None, e) for e in live if e.n_samples > self.cfg.excerpt_samples]
+        if not self.songs:
+            raise TrainingError("the on-the-fly songs are shorter than one excerpt; raise fly_max_song_s")
+        self._index()
+        self.first = w.start
+
+    def item(self, rng: np.random.Generator, source: Optional[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        if self.first is None:
+            self.slide(0)
+        return super().item(rng, source)
+
+    def batch(self, step: int, source: Optional[int]) -> Batch:
+        self.slide(step)
+        return super().batch(step, source)
+
+
+def make_source(cfg: TrainConfig) -> ExcerptSource:
+    """The training batches' source: rendered sets, plus songs rendered on the fly when fly_songs > 0."""
+    if cfg.fly_songs > 0:
+        return FlySource(cfg.train_sets, cfg)
+    if not cfg.train_sets:
+        raise TrainingError("no training data: give train_sets, or fly_songs > 0 to render songs while training")
+    return ExcerptSource(cfg.train_sets, cfg)
 
 
 def source_for_step(cfg: TrainConfig, step: int) -> Optional[int]:

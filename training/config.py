@@ -59,6 +59,11 @@ class TrainConfig:
     lr_patience: int = 4                     # epochs without validation improvement before halving the LR
     seed: int = 0
     # augmentation
+    fly_songs: int = 0                       # songs rendered while training, in a sliding window (0: off)
+    fly_seed: int = 100                      # their set seed (data/train is seed 1, data/val seed 2)
+    fly_steps_per_song: int = 25             # the window moves on by one song every this many steps
+    fly_max_song_s: float = 90.0             # cap on an on-the-fly song's length (render cost)
+    fly_fonts: list[str] = field(default_factory=list)  # training SoundFonts to draw from (default: all installed)
     remix_prob: float = 0.5                  # per stem: take it from another song
     gain_db: float = 6.0                     # per stem: uniform random gain in +-gain_db
     swap_prob: float = 0.5                   # swap left/right

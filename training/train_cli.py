@@ -22,7 +22,9 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
         default = f.default if f.default is not f.default_factory else None  # type: ignore[misc]
         if f.type in ("bool", bool):
             p.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction)
-        elif f.name in ("train_sets", "sources"):
+        elif f.name in ("train_sets", "fly_fonts"):
+            p.add_argument(flag, dest=f.name, nargs="*", default=None)  # empty: none (e.g. only on-the-fly songs)
+        elif f.name == "sources":
             p.add_argument(flag, dest=f.name, nargs="+", default=None)
         else:
             kind: Any = {"int": int, "float": float}.get(str(f.type), str)

@@ -28,7 +28,7 @@ from engine.device import cpu_has_fast_bf16, pick_device
 from engine.gating import GatingSettings, gate_envelope, gates
 from engine.separator import apply_masks
 from engine.spectral import STFTConfig, istft, stft
-from training.batches import Batch, BatchStream, ExcerptSource, collate_identity, estimate_source_energy
+from training.batches import Batch, BatchStream, ExcerptSource, collate_identity, estimate_source_energy, make_source
 from training.checkpoints import atomic_torch_save, load_checkpoint_file
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
@@ -263,7 +263,7 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         """Train until max_steps or max_minutes (or SIGINT/SIGTERM); checkpoint along the way."""
         cfg = self.cfg
-        source = ExcerptSource(cfg.train_sets, cfg)
+        source = make_source(cfg)
         if cfg.weighting in ("ebw1", "ebw2", "energy_norm") and cfg.ebw_scope == "dataset" and self.energies is None:
             self.energies = estimate_source_energy(source).tolist()
         val = ValidationSet(cfg) if cfg.val_set else None
@@ -315,6 +315,12 @@ class Trainer:
         finally:
             for s, h in old_handlers.items():
                 signal.signal(s, h)
+            # Shut the loader's worker down now: left to interpreter exit, multiprocessing's exit hook
+            # SIGTERMs it (which it ignores, see _worker_ignores_stop) and waits for it forever.
+            shutdown = getattr(it, "_shutdown_workers", None)
+            if callable(shutdown):
+                shutdown()
+            del it
             self.save_checkpoint()
             if bar is not None:
                 bar.close()
