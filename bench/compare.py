@@ -74,7 +74,11 @@ def table(names: list[str], reports: dict[str, dict], minutes: float, bench_set:
     lines = [f"Every variant trained from scratch for {minutes:.0f} minutes of wall time on this machine (2 CPU cores) "
              f"on the same generated set (`data/train`, {hours:.1f} h of songs), then evaluated on `{bench_set}` ({any_report['n_excerpts']} excerpts of real "
              "composers' songs rendered with a SoundFont never used in training). SDR in dB, whole excerpt, mean "
-             "over excerpts where the stem plays; F1 of the activity after threshold 0.5 and a 9-frame median.", "",
+             "over excerpts where the stem plays; F1 of the activity after threshold 0.5 and a 9-frame median. "
+             "The same data seed for every variant (batch k depends only on the seed and k; the interleaved procedures "
+             "draw one source's database per batch), batch 8 x 3 s, Adam 1e-3, "
+             "an epoch of 50 steps (so DWA's weights move from step 100 on), the best validation epoch's weights.",
+             "",
              "| variant | steps | gating | " + " | ".join(sources) + " | mean SDR | mean F1 |",
              "| --- | --- | --- |" + " --- |" * len(sources) + " --- | --- |"]
     for n in names:
