@@ -70,9 +70,10 @@ def run_info(name: str) -> dict:
 def table(names: list[str], reports: dict[str, dict], minutes: float, bench_set: str) -> str:
     any_report = next(iter(reports.values()))
     sources = any_report["sources"]
-    hours = json.loads((ROOT / "data" / "train" / "manifest.json").read_text()).get("hours")
+    train_set = COMMON["train_sets"][0]
+    hours = json.loads((ROOT / train_set / "manifest.json").read_text()).get("hours")
     lines = [f"Every variant trained from scratch for {minutes:.0f} minutes of wall time on this machine (2 CPU cores) "
-             f"on the same generated set (`data/train`, {hours:.1f} h of songs), then evaluated on `{bench_set}` ({any_report['n_excerpts']} excerpts of real "
+             f"on the same generated set (`{train_set}`, {hours:.1f} h of songs), then evaluated on `{bench_set}` ({any_report['n_excerpts']} excerpts of real "
              "composers' songs rendered with a SoundFont never used in training). SDR in dB, whole excerpt, mean "
              "over excerpts where the stem plays; F1 of the activity after threshold 0.5 and a 9-frame median. "
              "The same data seed for every variant (batch k depends only on the seed and k; the interleaved procedures "
