@@ -217,12 +217,12 @@ class FlySource(ExcerptSource):
     def live_song(self, i: int) -> LiveSong:
         if i not in self.cache:
             from training import render
-            from training.make_data import render_labelled_song, song_id, song_seed
+            from training.make_data import SYNTH_SHARE, render_labelled_song, song_id, song_seed
 
             if self._renderer is None:
                 self._renderer = render.FluidRenderer(render.resolve_fonts(self.cfg.fly_fonts or None))
             rendered, lab = render_labelled_song(song_seed(self.cfg.fly_seed, i), self._renderer,
-                                                 self.cfg.fly_max_song_s)
+                                                 self.cfg.fly_max_song_s, synth_share=SYNTH_SHARE)
             audio = {s: np.ascontiguousarray(x, dtype=np.float32) for s, x in rendered.stems.items()}
             self.cache[i] = LiveSong(song_id(i), int(rendered.n_samples), tuple(s for s in self.sources if s in audio),
                                      tuple(self.sources), audio, lab)

@@ -33,6 +33,7 @@ MIN_STEMS = 3
 MAX_EXCERPTS_PER_SONG = 2
 PLAYS_FRACTION = 0.25  # a stem "plays" in an excerpt when it is audible in this share of its frames
 TARGET_LUFS = -14.0
+BENCHMARK_FONT = "timgm6mb"
 
 
 def find_midi_files() -> list[Path]:
@@ -124,12 +125,16 @@ def _vocal_notes(line: Sequence[Any], t0: float, t1: float, rng: np.random.Gener
 
 
 def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | None = None,
-                    progress: bool = True) -> dict[str, Any]:
+                    progress: bool = True, font: str = BENCHMARK_FONT) -> dict[str, Any]:
+    """Render the benchmark's excerpts into `out`. `font` other than TimGM6mb (a training font) gives the
+    diagnostic set that tells the song gap from the sound gap: the same songs in a sound the model knows."""
     from engine.spectral import STFTConfig
     from training import dataset, labels, render, singer
     from training.songgen import SOURCES, _voice_centre
 
-    fonts = render.resolve_fonts(["timgm6mb"], allow_benchmark=True)
+    fonts = render.resolve_fonts([font], allow_benchmark=True)
+    if render.FONTS[font].kind != "gm":
+        raise DataGenerationError(f"{font} holds drum kits only; the benchmark needs a full General MIDI font.")
     renderer = render.FluidRenderer(fonts)
     sr = renderer.sample_rate
     cfg = STFTConfig()
@@ -150,7 +155,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
         for stem in SOURCES:
             st = [t for t in tracks if t.stem == stem]
             if st:
-                full[stem] = renderer.render(st, "timgm6mb", n)
+                full[stem] = renderer.render(st, font, n)
         # Where do three or more instrument stems play? Slide a window over the energy labels.
         act = {s: labels.energy_activity(x, cfg) for s, x in full.items()}
         fps = sr / cfg.hop_length
@@ -208,7 +213,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
             intervals["vocals"].extend((float(v.start_s), float(v.end_s)) for v in vnotes)
             lab = labels.song_labels(intervals, stems, SOURCES, n_ex, sr, cfg)
             meta = {
-                "benchmark": True, "midi": path.name, "midi_package": "openttd-openmsx", "font": "timgm6mb",
+                "benchmark": True, "midi": path.name, "midi_package": "openttd-openmsx", "font": font,
                 "start_s": round(start_s, 4), "duration_s": excerpt_s, "sample_rate": sr, "n_samples": n_ex,
                 "synthetic_vocals": bool(vnotes), "vocal_source_track": lead.name if lead is not None else None,
                 "voice": {k: getattr(voice, k) for k in voice.__dataclass_fields__},
@@ -219,7 +224,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
             }
             dataset.write_song_folder(final, stems, lab, SOURCES, sr, meta)
     return dataset.write_manifest(out_dir, {
-        "generator": "training.benchmark_set", "font": "timgm6mb", "excerpt_s": excerpt_s,
+        "generator": "training.benchmark_set", "font": font, "excerpt_s": excerpt_s,
         "min_stems": MIN_STEMS, "synthetic_vocals": True, "midi_source": "openttd-openmsx (GPL-2)",
         "build_wall_s": round(time.perf_counter() - t_start, 1)})
 
@@ -228,12 +233,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="data/benchmark", help="output folder (default: %(default)s)")
     p.add_argument("--excerpt-s", type=float, default=EXCERPT_S)
     p.add_argument("--max-songs", type=int, default=None, help="only the first N MIDI files (for testing)")
+    p.add_argument("--font", default=BENCHMARK_FONT,
+                   help="SoundFont to render with (default: %(default)s, the benchmark's; a training font such as "
+                        "fluidr3 makes the diagnostic set that separates the song gap from the sound gap)")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        m = build_benchmark(args.out, args.excerpt_s, args.max_songs, progress=not args.no_progress)
+        m = build_benchmark(args.out, args.excerpt_s, args.max_songs, progress=not args.no_progress, font=args.font)
     except StemLabError as exc:
         print(f"make-benchmark: {exc}", file=sys.stderr)
         return 2

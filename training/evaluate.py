@@ -20,7 +20,7 @@ import torch
 
 from engine.chunking import chunked_apply
 from engine.errors import StemLabError
-from engine.gating import GatingSettings, gates
+from engine.gating import GatingSettings, GatingSpec, gates
 from engine.model import IASSUNet
 from engine.modelcard import ModelCard
 from engine.separator import Separator, apply_masks
@@ -33,6 +33,7 @@ from training.metrics import is_active, precision_recall_f1, sdr
 from training.models import build_model
 
 # separate(mixture (2, n)) -> (stems (S, 2, n) ungated, activity probabilities (S, frames) or None)
+SILENT_DB = 30.0  # the issue-11 target: a silent stem's estimate this far below the mixture
 SeparateFn = Callable[[np.ndarray], tuple[np.ndarray, Optional[np.ndarray]]]
 
 
@@ -104,7 +105,14 @@ def museval_v4(reference: np.ndarray, estimates: np.ndarray, sample_rate: int) -
     return {k: np.nanmedian(v, axis=1) for k, v in (("sdr", sdr_), ("sir", sir), ("sar", sar))}
 
 
-def evaluate(model: str, set_dir: str, *, gating: GatingSettings = GatingSettings(), museval_n: int = 0,
+def _gating_dict(gating: GatingSpec) -> dict[str, Any]:
+    def one(g: GatingSettings) -> dict[str, Any]:
+        return {"mode": g.mode, "threshold": g.threshold, "median_frames": g.median_frames}
+
+    return one(gating) if isinstance(gating, GatingSettings) else {"per_source": {s: one(g) for s, g in gating.items()}}
+
+
+def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(), museval_n: int = 0,
              limit: int = 0, progress: bool = True) -> dict[str, Any]:
     name, sources, config, separate = load_for_eval(model)
     ds = MultitrackDataset(set_dir)
@@ -116,6 +124,8 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSettings = GatingSetting
     bss: dict[str, list[list[float]]] = {f"{m}_{k}": [[] for _ in sources] for m in ("gated", "ungated")
                                          for k in ("sdr", "sir", "sar")}
     detection: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in sources]  # (pred, truth) frame arrays, concatenated later
+    # where a stem does not play: how far below the mixture its estimate stays (dB), gated and not
+    leak: dict[str, list[list[float]]] = {m: [[] for _ in sources] for m in ("gated", "ungated")}
     t0 = time.perf_counter()
     for k, e in enumerate(songs):
         ex = ds.load_song(e)
@@ -134,8 +144,12 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSettings = GatingSetting
         refs = {"gated": est_g, "ungated": est, "mixture": np.repeat(mixture[None], len(sources), 0),
                 "oracle_irm": oracle_stems(stems, mixture, config, False),
                 "oracle_ibm": oracle_stems(stems, mixture, config, True)}
+        mix_energy = float(np.sum(mixture.astype(np.float64) ** 2)) + 1e-20
         for j in range(len(sources)):
             if not is_active(stems[j]):
+                for m, x in (("gated", est_g), ("ungated", est)):
+                    energy = float(np.sum(x[j].astype(np.float64) ** 2))
+                    leak[m][j].append(10 * np.log10(max(energy, 1e-20) / mix_energy))
                 continue
             for m in methods:
                 scores[m][j].append(sdr(stems[j], refs[m][j]))
@@ -156,16 +170,19 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSettings = GatingSetting
     if progress:
         print(file=sys.stderr)
     report: dict[str, Any] = {"model": name, "set": str(set_dir), "n_excerpts": len(songs), "sources": sources,
-                              "gating": {"mode": gating.mode, "threshold": gating.threshold,
-                                         "median_frames": gating.median_frames},
+                              "gating": _gating_dict(gating),
                               "seconds": round(time.perf_counter() - t0, 1), "sdr": {}, "museval": {},
-                              "activity": {}}
+                              "activity": {}, "silent": {}}
     for m in methods:
         per = {s: (float(np.mean(v)) if v else None) for s, v in zip(sources, scores[m])}
         vals = [v for v in per.values() if v is not None]
         report["sdr"][m] = {"per_source": per, "mean": float(np.mean(vals)) if vals else None,
                             "n": {s: len(v) for s, v in zip(sources, scores[m])}}
     report["sdr"]["silence"] = {"per_source": {s: 0.0 for s in sources}, "mean": 0.0}
+    for m, lists in leak.items():
+        report["silent"][m] = {s: ({"n": len(v), "median_db": float(np.median(v)),
+                                    "share_30db_below": float(np.mean(np.array(v) <= -SILENT_DB))} if v else None)
+                               for s, v in zip(sources, lists)}
     if museval_n:
         for key, lists in bss.items():
             # median over frames (inside museval_v4), then median over excerpts
@@ -203,11 +220,20 @@ def markdown(report: dict[str, Any]) -> str:
                                                                   for s in sources) + " |")
     if report["activity"]:
         g = report["gating"]
-        out += ["", f"Activity detection (threshold {g['threshold']}, median {g['median_frames']} frames) against "
-                "the energy labels:", "", "| | " + " | ".join(sources) + " |", "| --- |" + " --- |" * len(sources)]
+        setting = (f"threshold {g['threshold']}, median {g['median_frames']} frames" if "threshold" in g
+                   else "per-stem thresholds and median lengths")
+        out += ["", f"Activity detection ({setting}) against the energy labels:", "", "| | " + " | ".join(sources) + " |", "| --- |" + " --- |" * len(sources)]
         for key in ("precision", "recall", "f1"):
             out.append(f"| {key} | " + " | ".join(f"{report['activity'][s][key]:.3f}" if s in report["activity"]
                                                   else "" for s in sources) + " |")
+    if any(v for per in report.get("silent", {}).values() for v in per.values()):
+        out += ["", f"Where a stem does not play: its estimate's energy against the mixture's (median dB, and the share "
+                f"of those excerpts at least {SILENT_DB:.0f} dB below the mixture):", "",
+                "| estimate | " + " | ".join(sources) + " |", "| --- |" + " --- |" * len(sources)]
+        for m, per in report["silent"].items():
+            out.append(f"| {m} | " + " | ".join(
+                "" if per[s] is None else f"{per[s]['median_db']:.1f} ({per[s]['share_30db_below']:.0%} of {per[s]['n']})"
+                for s in sources) + " |")
     return "\n".join(out) + "\n"
 
 

@@ -26,6 +26,10 @@ from engine.errors import StemLabError
 from training.errors import DataGenerationError
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
+# 2: songs and mixes widened towards real ones, code-written instruments (issue 11). A set made by
+# another version holds other songs for the same seed, so it is never extended in place.
+GENERATOR_VERSION = 2
+SYNTH_SHARE = 0.4
 
 
 def song_seed(seed: int, index: int) -> int:
@@ -45,6 +49,7 @@ class Options:
     store_mixture: bool = False
     max_song_s: float | None = None
     mix: bool = True
+    synth_share: float = 0.0
 
 
 def plan_set(hours: float, seed: int, max_song_s: float | None = None) -> list[tuple[int, int, float]]:
@@ -64,7 +69,7 @@ def plan_set(hours: float, seed: int, max_song_s: float | None = None) -> list[t
 
 
 def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None = None, mix: bool = True,
-                         voice_pool: str = "train") -> tuple[Any, dict[str, np.ndarray]]:
+                         voice_pool: str = "train", synth_share: float = 0.0) -> tuple[Any, dict[str, np.ndarray]]:
     """Compose and render one song; returns (RenderedSong, labels dict as in labels.song_labels)."""
     from engine.spectral import STFTConfig
     from training import labels as labels_mod
@@ -72,7 +77,7 @@ def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None 
 
     song = songgen.compose(seed, max_duration_s=max_duration_s, voice_pool=voice_pool)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
-    rendered = render.render_song(song, renderer, rng, mix=mix)
+    rendered = render.render_song(song, renderer, rng, mix=mix, synth_share=synth_share)
     intervals: dict[str, list[tuple[float, float]]] = {s: [] for s in songgen.SOURCES}
     for t in song.tracks:
         intervals[t.stem].extend((n.start_s, n.end_s) for n in t.notes)
@@ -112,7 +117,7 @@ def _make_one(job: tuple[int, int, Options]) -> dict[str, Any]:
 
     index, seed, opts = job
     t0 = time.perf_counter()
-    rendered, lab = render_labelled_song(seed, _RENDERER, opts.max_song_s, opts.mix)
+    rendered, lab = render_labelled_song(seed, _RENDERER, opts.max_song_s, opts.mix, synth_share=opts.synth_share)
     t_render = time.perf_counter() - t0
     keep: list[str] | None = None
     if opts.partial:
@@ -133,7 +138,8 @@ def _make_one(job: tuple[int, int, Options]) -> dict[str, Any]:
 
 def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
               fonts: Sequence[str] | None = None, partial: int | None = None, store_mixture: bool = False,
-              max_song_s: float | None = None, progress: bool = True) -> dict[str, Any]:
+              max_song_s: float | None = None, progress: bool = True,
+              synth_share: float = SYNTH_SHARE) -> dict[str, Any]:
     """Generate (or finish) a data set; returns the manifest."""
     from training import dataset, render
 
@@ -143,17 +149,18 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
     (out_dir / dataset.SONGS_DIR).mkdir(parents=True, exist_ok=True)
     settings_path = out_dir / "settings.json"
     settings = {"seed": seed, "partial": partial, "max_song_s": max_song_s, "store_mixture": store_mixture,
-                "fonts": sorted(font_paths)}
+                "fonts": sorted(font_paths), "synth_share": synth_share, "generator_version": GENERATOR_VERSION}
+    same = ("seed", "partial", "max_song_s", "synth_share", "generator_version")
     if settings_path.is_file():
         old = json.loads(settings_path.read_text())
-        if {k: old.get(k) for k in ("seed", "partial", "max_song_s")} != {k: settings[k] for k in ("seed", "partial", "max_song_s")}:
+        if {k: old.get(k) for k in same} != {k: settings[k] for k in same}:
             raise DataGenerationError(
                 f"{out_dir} holds a set made with other settings ({old}); use another --out folder.")
     from engine.audio import write_text_atomic
 
     write_text_atomic(settings_path, json.dumps(settings, indent=1))
     opts = Options(out=str(out_dir), fonts=tuple(font_paths), partial=partial, store_mixture=store_mixture,
-                   max_song_s=max_song_s)
+                   max_song_s=max_song_s, synth_share=synth_share)
     plan = plan_set(hours, seed, max_song_s)
     todo = [(i, s, opts) for i, s, _ in plan if not (out_dir / dataset.SONGS_DIR / song_id(i) / "song.json").is_file()]
     planned_s = sum(d for _, _, d in plan)
@@ -197,6 +204,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
         manifest = dataset.write_manifest(out_dir, {"generator": "training.make_data", "seed": seed,
                                                     "hours_requested": hours, "partial": partial,
                                                     "fonts": sorted(font_paths), "planned_songs": len(plan),
+                                                    "synth_share": synth_share, "generator_version": GENERATOR_VERSION,
                                                     "last_run": stats})
     return manifest
 
@@ -214,13 +222,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="keep only the mixture and K stems per song (default K=1), as in independent databases")
     p.add_argument("--store-mixture", action="store_true", help="also store mixture.flac in full sets")
     p.add_argument("--max-song-s", type=float, default=None, help="cap each song's length (seconds)")
+    p.add_argument("--synth-share", type=float, default=SYNTH_SHARE, metavar="P",
+                   help="share of stems played by the code-written instruments instead of a SoundFont "
+                        "(default: %(default)s)")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if not 0.0 <= args.synth_share <= 1.0:
+            raise DataGenerationError(f"--synth-share is a share between 0 and 1, not {args.synth_share}")
         m = make_data(args.hours, args.out, args.seed, args.workers, args.fonts, args.partial, args.store_mixture,
-                      args.max_song_s, progress=not args.no_progress)
+                      args.max_song_s, progress=not args.no_progress, synth_share=args.synth_share)
     except StemLabError as exc:
         print(f"make-data: {exc}", file=sys.stderr)
         return 2

@@ -390,13 +390,17 @@ class StemFX:
     comp: tuple[float, float, float, float] | None = None  # (threshold_db, ratio, attack_s, release_s)
     reverb_send: float = 0.0
     width: float = 1.0
+    section_gains_db: list[float] = field(default_factory=list)  # fader moves, one gain per section
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items()}
 
 
-_LEVELS = {"vocals": (-1.0, 2.5), "drums": (-3.0, 1.0), "bass": (-5.0, 0.0), "guitar": (-7.0, -1.0),
-           "piano": (-7.0, -1.0), "other": (-9.0, -3.0)}
+# Stem loudness against the -20 LUFS reference. Widened so that real mixes lie inside the generated
+# ones (DATA.md, `python -m training.song_stats`): real songs hold drums and bass 5 and 1 dB quieter
+# against the mix than the first generator did, and "other" 3.5 dB louder, each over a 9-14 dB spread.
+_LEVELS = {"vocals": (-2.0, 3.0), "drums": (-12.0, 0.0), "bass": (-10.0, 1.0), "guitar": (-8.0, 1.0),
+           "piano": (-8.0, 3.0), "other": (-10.5, 5.5)}
 
 
 def draw_fx(rng: np.random.Generator, stem: str, tracks: Sequence[Track]) -> StemFX:
@@ -425,6 +429,22 @@ def draw_fx(rng: np.random.Generator, stem: str, tracks: Sequence[Track]) -> Ste
     fx.reverb_send = float(np.clip(rng.normal(base_send, 0.1), 0.0, 0.5)) if rng.random() < 0.85 else 0.0
     fx.width = float(rng.uniform(0.6, 1.0)) if stem != "vocals" else 1.0
     return fx
+
+
+AUTOMATION_PROB = 0.35  # a stem's fader moves between sections (real songs: 29 % move a CC7 volume)
+AUTOMATION_DB = 4.0
+
+
+def section_automation(sections: Sequence[Any], gains_db: Sequence[float], n: int, sample_rate: int,
+                       ramp_s: float = 0.5) -> np.ndarray:
+    """(n,) gain curve: each section at its gain, with linear ramps of ramp_s across the boundaries."""
+    times = [0.0]
+    values = [10 ** (gains_db[0] / 20)]
+    for sec, prev_db, db in zip(sections[1:], gains_db[:-1], gains_db[1:]):
+        times += [max(sec.start_s - ramp_s / 2, times[-1]), sec.start_s + ramp_s / 2]
+        values += [10 ** (prev_db / 20), 10 ** (db / 20)]
+    t = np.arange(n) / sample_rate
+    return np.interp(t, times, values).astype(np.float32)
 
 
 def make_reverb_ir(rng: np.random.Generator, sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, dict[str, float]]:
@@ -530,26 +550,35 @@ def _draw_font(rng: np.random.Generator, stem: str, fonts: dict[str, str], drums
 
 
 def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, mix: bool = True,
-                target_lufs: float | None = None) -> RenderedSong:
-    """Render each stem (fluidsynth; the singer for vocals), apply mixing FX, set loudness and peak.
+                target_lufs: float | None = None, synth_share: float = 0.0) -> RenderedSong:
+    """Render each stem (fluidsynth, or with probability `synth_share` the code-written instruments of
+    training.synth; the singer for vocals), apply mixing FX, set loudness and peak.
 
     mix=False keeps the raw stems (unit FX, no reverb) but still normalises the mixture.
     """
-    from training import singer
+    from training import singer, synth
 
     sr = renderer.sample_rate
     n = math.ceil(song.duration_s * sr)
     ir, room = make_reverb_ir(rng, sr)
     raw: dict[str, np.ndarray] = {}
     fonts_used: dict[str, str] = {}
+    patches: dict[str, list[dict[str, Any]]] = {}
+    code = synth.CodeSynth(sr)
     for stem in SOURCES:
         tracks = [t for t in song.tracks if t.stem == stem and t.notes]
         x = np.zeros((2, n), dtype=np.float32)
         has = False
         if tracks:
-            font = _draw_font(rng, stem, renderer.fonts, drums=(stem == "drums"))
-            fonts_used[stem] = font
-            x += renderer.render(tracks, font, n)
+            # The choir behind the singer keeps its SoundFont: the code instruments have no voices.
+            if synth_share > 0 and stem != "vocals" and rng.random() < synth_share:
+                x += code.render(tracks, n, np.random.default_rng(rng.integers(2 ** 63)))
+                fonts_used[stem] = synth.SYNTH_NAME
+                patches[stem] = code.last_patches
+            else:
+                font = _draw_font(rng, stem, renderer.fonts, drums=(stem == "drums"))
+                fonts_used[stem] = font
+                x += renderer.render(tracks, font, n)
             has = True
         if stem == "vocals" and song.vocal_notes:
             voice = singer.sing(song.vocal_notes, sample_rate=sr, voice=song.voice, total_s=n / sr)
@@ -572,6 +601,9 @@ def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, m
         tracks = [t for t in song.tracks if t.stem == stem]
         fx = draw_fx(rng, stem, tracks) if mix else StemFX()
         y = apply_fx(x, fx, ir if mix else None, sr)
+        if mix and rng.random() < AUTOMATION_PROB:
+            fx.section_gains_db = [float(rng.uniform(-AUTOMATION_DB, AUTOMATION_DB)) for _ in song.sections]
+            y *= section_automation(song.sections, fx.section_gains_db, y.shape[-1], sr)
         loud = integrated_loudness(y, sr)
         if not math.isfinite(loud):
             continue
@@ -609,6 +641,7 @@ def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, m
     mix_l = loud + gain_db if math.isfinite(loud) else float("-inf")
     final.info = {
         "fonts": fonts_used,
+        "synth_patches": patches,
         "fx": fx_info if mix else {},
         "room": room if mix else {},
         "target_lufs": round(target_lufs, 2),

@@ -582,12 +582,15 @@ def write_bass(pw: PartWriter, style: str, present: list[bool], kick_steps: list
     rng = pw.rng
     prog = _weighted(rng, _BASS_CHOICES)
     track = Track("bass", "bass", prog)
-    low, high = 28, 52
-    kinds = ["roots", "eighths", "root_fifth", "synco", "walk"]
-    w = {"jazz": [0, 0, 1, 0, 6], "shuffle": [1, 1, 2, 1, 2], "funk": [0, 1, 1, 5, 0], "ballad": [4, 0, 2, 1, 0],
-         "electronic": [1, 4, 1, 2, 0], "rock": [1, 4, 2, 1, 0]}.get(style, [2, 2, 3, 2, 0.3])
+    # Real songs' bass lines sit higher and move faster than roots on the beat (DATA.md, song_stats):
+    # a third of the parts play an octave up, and "busy" lines run in eighths and sixteenths.
+    low, high = (28, 52) if rng.random() < 0.65 else (36, 62)
+    kinds = ["roots", "eighths", "root_fifth", "synco", "walk", "busy"]
+    w = {"jazz": [0, 0, 1, 0, 6, 1], "shuffle": [1, 1, 2, 1, 2, 1], "funk": [0, 1, 1, 5, 0, 3], "ballad": [4, 0, 2, 1, 0, 0.5],
+         "electronic": [1, 4, 1, 2, 0, 2], "rock": [1, 4, 2, 1, 0, 2]}.get(style, [2, 2, 3, 2, 0.3, 2.5])
     kind_by_section: dict[str, str] = {}
-    legato = float(rng.uniform(0.55, 0.95))
+    legato = float(rng.uniform(0.35, 0.95))
+    scale = pw.scale_pitches(low, high)
     for si, sec in enumerate(pw.sections):
         if not present[si]:
             continue
@@ -636,6 +639,20 @@ def write_bass(pw: PartWriter, style: str, present: list[bool], kick_steps: list
                             pitch += 12
                 track.notes.append(pw.note(q, 0.95, pitch, _vel(rng, 88, sec.energy)))
                 q += 1.0
+            elif kind == "busy":  # a melodic line: chord tones and scale steps in eighths / sixteenths
+                step = 0.25 if rng.random() < 0.4 else 0.5
+                if bar_pos == 0 or prev is None:
+                    pitch = root
+                elif bar_pos % 1 == 0:  # on the beat: the chord tone nearest the line
+                    last = prev
+                    pitch = min((root, fifth, root + 12 if root + 12 <= high else root), key=lambda x: abs(x - last))
+                else:
+                    i = int(np.argmin([abs(x - prev) for x in scale]))
+                    pitch = scale[int(np.clip(i + int(rng.choice([-2, -1, 1, 2])), 0, len(scale) - 1))]
+                track.notes.append(pw.note(q, step * legato, pitch, _vel(rng, 90 if bar_pos % 1 == 0 else 76, sec.energy)))
+                q += step
+                prev = pitch
+                continue
             else:  # syncopated sixteenths following a kick-like pattern
                 steps = kick_steps or [0, 3, 6, 8, 10, 14]
                 bar_q0 = q - bar_pos
@@ -668,9 +685,11 @@ def _rhythm(rng: np.random.Generator, metre: Metre, density: float) -> list[tupl
 
 def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
     rng = pw.rng
-    kinds = ["strum", "arpeggio", "power", "skank", "riff"]
-    w = {"rock": [2, 1, 4, 0, 1.5], "funk": [1, 0, 0, 3, 2], "folk": [5, 3, 0, 0, 0], "ballad": [2, 4, 0, 0, 0.5],
-         "waltz": [2, 3, 0, 0, 0], "latin": [2, 2, 0, 1, 1], "jazz": [3, 2, 0, 0, 0.5]}.get(style, [3, 2, 1.5, 0.7, 1])
+    # Real songs' guitars mostly play one or two notes at a time (song_stats: polyphony 1.5 against the
+    # strummed chords' 3.8), hence "line": a single-note melodic part in the guitar's middle register.
+    kinds = ["strum", "arpeggio", "power", "skank", "riff", "line"]
+    w = {"rock": [2, 1, 4, 0, 1.5, 2], "funk": [1, 0, 0, 3, 2, 1.5], "folk": [5, 3, 0, 0, 0, 1], "ballad": [2, 4, 0, 0, 0.5, 1.5],
+         "waltz": [2, 3, 0, 0, 0, 1], "latin": [2, 2, 0, 1, 1, 2], "jazz": [3, 2, 0, 0, 0.5, 3]}.get(style, [3, 2, 1.5, 0.7, 1, 3])
     ww = np.array(w, dtype=float)
     kind = kinds[int(rng.choice(len(kinds), p=ww / ww.sum()))]
     if kind == "power":
@@ -680,6 +699,12 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
     else:
         prog = _weighted(rng, _GUITAR_CLEAN)
     track = Track("guitar", "guitar", prog, source="native:" + kind)
+    if kind == "line":
+        lo = int(rng.integers(45, 57))
+        mel = write_melody(pw, present, lo, lo + int(rng.integers(12, 20)), float(rng.uniform(0.8, 1.8)), 2)
+        for o, d, p, sname in _monophonic(mel):
+            track.notes.append(pw.note(o, d * float(rng.uniform(0.5, 0.95)), p, _vel(rng, 84, _ENERGY[sname])))
+        return track
     rhythm = _rhythm(rng, pw.metre, float(rng.uniform(0.3, 0.85)))
     strum_ms = float(rng.uniform(6, 22)) / 1000.0
     prev: list[int] | None = None
@@ -756,6 +781,9 @@ def write_piano(pw: PartWriter, style: str, present: list[bool]) -> Track:
     kind = kinds[int(rng.choice(len(kinds), p=ww / ww.sum()))]
     prog = _weighted(rng, _PIANO_CHOICES)
     track = Track("piano", "piano", prog, source="native:" + kind)
+    # Real piano parts sit lower than a right hand alone (median pitch 59 against 66): the voicings'
+    # floor is drawn per part.
+    v_low = int(rng.integers(46, 56))
     rhythm = _rhythm(rng, pw.metre, float(rng.uniform(0.2, 0.7)))
     prev: list[int] | None = None
     arp_step = float(rng.choice([0.5, 0.25, 1.0 / 3.0])) if pw.metre.name != "6/8" else 0.5
@@ -770,7 +798,7 @@ def write_piano(pw: PartWriter, style: str, present: list[bool]) -> Track:
                 half = pw.metre.bar_q / (2 if pw.metre.bar_q == 4 else 1)
                 for o in np.arange(0, pw.metre.bar_q, half):
                     chord = pw.chord_at(bar_q + float(o))
-                    v = _voicing(chord, 55, 79, int(rng.choice([3, 4])), prev)
+                    v = _voicing(chord, v_low, v_low + 24, int(rng.choice([3, 4])), prev)
                     prev = v
                     for p in v:
                         track.notes.append(pw.note(bar_q + float(o), half * 0.98, p, _vel(rng, 70, sec.energy)))
@@ -801,11 +829,23 @@ def write_piano(pw: PartWriter, style: str, present: list[bool]) -> Track:
                 track.notes.append(pw.note(bar_q, pw.metre.bar_q * 0.9, left, _vel(rng, 75, sec.energy)))
                 for o, d in rh:
                     chord = pw.chord_at(bar_q + o)
-                    v = _voicing(chord, 55, 79, int(rng.choice([3, 4])), prev)
+                    v = _voicing(chord, v_low, v_low + 24, int(rng.choice([3, 4])), prev)
                     prev = v
                     for p in v:
                         track.notes.append(pw.note(bar_q + o, d * float(rng.uniform(0.5, 0.95)), p, _vel(rng, 76, sec.energy)))
+    if rng.random() < 0.35:
+        sustain_pedal(track, [pw.clock.t(s) for s, _, _ in pw.chord_q])
     return track
+
+
+def sustain_pedal(track: Track, changes_s: Sequence[float]) -> None:
+    """A sustain pedal held from one chord change to the next: every note rings on to the next change
+    (a third of real songs' parts use the pedal; the renderers play notes, so the pedal becomes lengths)."""
+    edges = np.asarray(sorted(changes_s), dtype=float)
+    for n in track.notes:
+        k = int(np.searchsorted(edges, n.start_s + 1e-3))
+        if k < len(edges):
+            n.end_s = max(n.end_s, float(edges[k]) - 0.02)
 
 
 # ----------------------------------------------------------------------------------------------

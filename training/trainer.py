@@ -41,6 +41,27 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 
 
+def set_fingerprint(root: Optional[str], with_songs: bool) -> Optional[str]:
+    """What a data set is, for telling on resume whether a run's data changed: its generator settings
+    (seed, version, synth share) and, with_songs, which songs it holds. None when there is no set."""
+    if not root:
+        return None
+    import hashlib
+
+    path = Path(root)
+    settings = path / "settings.json"
+    text = settings.read_text() if settings.is_file() else ""
+    try:
+        keys = {k: v for k, v in json.loads(text).items() if k not in ("fonts", "store_mixture")} if text else {}
+    except json.JSONDecodeError:
+        keys = {}
+    parts = [json.dumps(keys, sort_keys=True)]
+    if with_songs:
+        songs = path / "songs"
+        parts += sorted(p.name for p in songs.iterdir()) if songs.is_dir() else []
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
 def _open_log(path: Path) -> Any:
     """Open log.jsonl for appending; a line cut short by a kill is ended first, so it costs only itself."""
     log = path.open("a")
@@ -173,6 +194,8 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
             "epoch_losses": self.epoch_losses, "energies": self.energies, "best_score": self.best_score,
             "history": self.history, "elapsed_s": self.elapsed_s, "config": asdict(self.cfg),
+            "train_fingerprint": [set_fingerprint(r, with_songs=False) for r in self.cfg.train_sets],
+            "val_fingerprint": set_fingerprint(self.cfg.val_set, with_songs=True),
         }
 
     def save_checkpoint(self) -> None:
@@ -194,6 +217,16 @@ class Trainer:
         self.history = list(state["history"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
         print(f"train: resumed {self.out} at step {self.step} (epoch {self.epoch})")
+        # A run may move on to other data (a new generator, a new validation set): energies measured on the
+        # old training sets, and a best score on the old validation set, would mislead what follows.
+        if state.get("train_fingerprint") != [set_fingerprint(r, with_songs=False) for r in self.cfg.train_sets]:
+            self.energies = None
+            print("train: the training sets differ from the checkpoint's; source energies are measured again")
+        if state.get("val_fingerprint") != set_fingerprint(self.cfg.val_set, with_songs=True):
+            self.best_score = -math.inf
+            self.scheduler.best = self.scheduler.mode_worse
+            self.scheduler.num_bad_epochs = 0
+            print("train: the validation set differs from the checkpoint's; its best score starts afresh")
 
     # -- weighting ---------------------------------------------------------------------------
 

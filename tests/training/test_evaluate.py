@@ -54,3 +54,30 @@ def test_evaluate_report_has_references(tiny_sets: dict[str, Path], tmp_path: Pa
     assert set(report["activity"]) == set(cfg.sources)
     text = markdown(report)
     assert "oracle ideal ratio mask" in text and "f1" in text
+
+
+def test_evaluate_measures_how_quiet_silent_stems_stay(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    from engine.gating import GatingSettings
+    from tests.training.conftest import make_song
+    from training.dataset import write_manifest, write_song_folder
+
+    root = tmp_path / "set"
+    rng = np.random.default_rng(4)
+    for i in range(2):
+        stems, labels = make_song(rng, 3.0)
+        stems["guitar"] = np.zeros_like(stems["guitar"])  # the guitar does not play in these songs
+        labels["energy_activity"][3] = 0
+        labels["note_activity"][3] = 0
+        write_song_folder(root / "songs" / f"song_{i:05d}", stems, labels, list(stems), 44100, {"sample_rate": 44100})
+    write_manifest(root)
+    cfg = tiny_config(tiny_sets, tmp_path / "run", val_set=None, max_steps=2)
+    Trainer(cfg, progress=False).run()
+    model = str(tmp_path / "run" / "checkpoint.pt")
+    report = evaluate(model, str(root), progress=False)
+    ungated = report["silent"]["ungated"]
+    assert ungated["guitar"]["n"] == 2 and ungated["vocals"] is None  # only where a stem is silent
+    assert -200.0 < ungated["guitar"]["median_db"] < 10.0
+    # a gate that never opens silences the stem completely
+    closed = evaluate(model, str(root), gating=GatingSettings(threshold=1.0), progress=False)
+    assert closed["silent"]["gated"]["guitar"]["share_30db_below"] == 1.0
+    assert "does not play" in markdown(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -153,3 +154,27 @@ def test_packed_checkpoint_resumes(tiny_sets: dict[str, Path], tmp_path: Path) -
     resumed = Trainer(tiny_config(tiny_sets, tmp_path / "b", val_set=None), resume=True, progress=False)
     assert resumed.step == 2
     assert resumed.run()["step"] == 4
+
+
+def test_resume_on_other_data_measures_again(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    """A run moved to another validation set forgets the old best score (else best.pt would never move);
+    moved to other training sets it measures the source energies again; on the same data it keeps both."""
+    import shutil
+
+    cfg = tiny_config(tiny_sets, tmp_path / "run", weighting="ebw1", max_steps=2)
+    first = Trainer(cfg, progress=False)
+    first.run()
+    assert math.isfinite(first.best_score) and first.energies is not None
+    same = Trainer(tiny_config(tiny_sets, tmp_path / "run", weighting="ebw1"), resume=True, progress=False)
+    assert same.best_score == first.best_score and same.energies == first.energies
+    other_val = tmp_path / "val2"
+    shutil.copytree(tiny_sets["val"], other_val)
+    shutil.rmtree(other_val / "songs" / "song_00001")
+    (tiny_sets["train"] / "settings.json").write_text('{"seed": 1, "generator_version": 2}')
+    try:
+        moved = Trainer(tiny_config(tiny_sets, tmp_path / "run", weighting="ebw1", val_set=str(other_val)),
+                        resume=True, progress=False)
+    finally:
+        (tiny_sets["train"] / "settings.json").unlink()
+    assert moved.best_score == -math.inf and moved.energies is None
+    assert moved.scheduler.num_bad_epochs == 0

@@ -1,0 +1,91 @@
+"""The measurements that compare generated songs with real ones, and the generator's widened mix:
+statistics of hand-made MIDI, fader automation, the sustain pedal, and set versions kept apart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pretty_midi = pytest.importorskip("pretty_midi")
+
+from training import make_data, render, song_stats, songgen
+from training.errors import DataGenerationError
+from training.songgen import Note, Section, Track
+
+
+def _pm() -> pretty_midi.PrettyMIDI:
+    pm = pretty_midi.PrettyMIDI(initial_tempo=120)
+    bass = pretty_midi.Instrument(program=33)
+    bass.notes = [pretty_midi.Note(100, 40 + i, i * 0.5, i * 0.5 + 0.4) for i in range(8)]  # 2 onsets/s, mono
+    piano = pretty_midi.Instrument(program=0)
+    for t in (0.0, 1.0, 2.0, 3.0):  # two-note chords with the left hand under G3
+        piano.notes += [pretty_midi.Note(80, 48, t, t + 1.0), pretty_midi.Note(80, 64, t, t + 1.0)]
+    piano.control_changes = [pretty_midi.ControlChange(64, 127, 0.0), pretty_midi.ControlChange(7, 100, 0.0),
+                             pretty_midi.ControlChange(7, 60, 2.0)]
+    drums = pretty_midi.Instrument(program=0, is_drum=True)
+    drums.notes = [pretty_midi.Note(100, k, i * 0.25, i * 0.25 + 0.1) for i, k in enumerate([36, 42, 38, 42] * 4)]
+    drums.pitch_bends = []
+    lead = pretty_midi.Instrument(program=81)
+    lead.notes = [pretty_midi.Note(90, 72, 0.0, 2.0)]
+    lead.pitch_bends = [pretty_midi.PitchBend(2000, 0.5)]
+    pm.instruments += [bass, piano, drums, lead]
+    return pm
+
+
+def test_song_statistics_of_a_known_song() -> None:
+    st = song_stats.midi_song_stats(_pm())
+    bass, piano = st["stems"]["bass"], st["stems"]["piano"]
+    assert bass["parts"] == 1 and bass["polyphony"] == pytest.approx(1.0)
+    assert bass["onsets_per_s"] == pytest.approx(8 / 3.2, rel=0.1)  # 8 notes over 3.2 s of playing
+    assert bass["pitch_p50"] == pytest.approx(43.5)
+    assert piano["polyphony"] == pytest.approx(2.0)
+    assert st["sustain"] == 1 and st["cc7_moves"] == 1 and st["bends"] == 1
+    assert st["n_drum_keys"] == 3 and st["tempo_changes"] == 0
+    assert st["bass_with_low_piano"] == pytest.approx(1.0)  # the left hand plays under every bass note
+    assert "guitar" not in st["stems"]
+
+
+def test_generated_songs_read_back_into_their_stems() -> None:
+    (st,) = song_stats.generated_songs(1, seed=3)
+    song = songgen.compose(make_data.song_seed(3, 0))
+    assert set(st["stems"]) == set(song.stems_present)
+    for stem, d in st["stems"].items():
+        want = sum(1 for t in song.tracks if t.stem == stem and t.notes) + (stem == "vocals" and bool(song.vocal_notes))
+        assert d["parts"] == want, stem
+
+
+def test_section_automation_holds_each_sections_gain_with_ramps() -> None:
+    sr = 1000
+    secs = [Section("verse", 0, 4, 0.0, 4.0, 0.7), Section("chorus", 4, 4, 4.0, 8.0, 1.0),
+            Section("outro", 8, 2, 8.0, 10.0, 0.6)]
+    g = render.section_automation(secs, [0.0, -6.0, 3.0], 10 * sr, sr, ramp_s=0.5)
+    db = 20 * np.log10(g)
+    assert db[2 * sr] == pytest.approx(0.0, abs=1e-4)
+    assert db[6 * sr] == pytest.approx(-6.0, abs=1e-4)
+    assert db[9 * sr] == pytest.approx(3.0, abs=1e-4)
+    assert np.abs(np.diff(g)).max() < 0.01  # ramps, no steps
+
+
+def test_sustain_pedal_lets_notes_ring_to_the_next_chord_change() -> None:
+    t = Track("piano", "piano", 0, notes=[Note(0.0, 0.2, 60, 80), Note(1.0, 1.1, 64, 80), Note(2.5, 2.6, 67, 80)])
+    songgen.sustain_pedal(t, [0.0, 2.0, 4.0])
+    assert [round(n.end_s, 2) for n in t.notes] == [1.98, 1.98, 3.98]
+
+
+def test_a_set_from_the_earlier_generator_is_not_extended(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    out.mkdir()
+    # settings as the first generator wrote them: no synth share, no version
+    (out / "settings.json").write_text(json.dumps({"seed": 1, "partial": None, "max_song_s": None,
+                                                   "store_mixture": False, "fonts": ["fluidr3"]}))
+    try:
+        render.resolve_fonts(None)
+        render.require_fluidsynth()
+    except DataGenerationError:
+        pytest.skip("fluidsynth or FluidR3_GM not installed")
+    with pytest.raises(DataGenerationError, match="other settings"):
+        make_data.make_data(0.01, str(out), seed=1, workers=1, progress=False)
+

@@ -1,0 +1,222 @@
+"""What distinguishes generated songs from real ones: note statistics of MIDI songs and the balance of
+rendered mixes, measured the same way on both, for docs/DATA.md.
+
+    python -m training.song_stats [--songs 60] [--set data/benchmark --set data/val ...]
+
+Note statistics read MIDI through pretty_midi: the real composers' songs (openttd-openmsx, kept out of
+training) and generated songs written to MIDI by `songgen.write_midi`, so both go through one reader.
+Mix balance reads rendered sets: each stem's integrated loudness against its mixture's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.songgen import SOURCES, stem_for_program
+
+GRID_S = 0.05  # time grid for polyphony and overlap
+DRUM_FAMILIES = {"kick": (35, 36), "snare": (37, 38, 39, 40), "hat": (42, 44, 46),
+                 "tom": (41, 43, 45, 47, 48, 50), "cymbal": (49, 51, 52, 53, 55, 57, 59)}
+
+
+def _instrument_stem(inst: Any) -> str:
+    name = (inst.name or "").split(":")[0]
+    if name in SOURCES:  # generated songs name their tracks "<stem>:<part>"
+        return name
+    return stem_for_program(int(inst.program), bool(inst.is_drum))
+
+
+def midi_song_stats(pm: Any) -> dict[str, Any]:
+    """One song's statistics: per stem (parts, pitches, polyphony, density, durations), and per song
+    (expression controllers, pitch bends, sustain, tempo and program changes, drums, register overlaps)."""
+    end = max(float(pm.get_end_time()), GRID_S)
+    n_grid = math.ceil(end / GRID_S) + 1
+    per: dict[str, dict[str, Any]] = {s: {"parts": 0, "pitches": [], "durations": [], "onsets": 0,
+                                          "count": np.zeros(n_grid, dtype=np.int32)} for s in SOURCES}
+    song: dict[str, Any] = {"cc7_moves": 0, "cc11": 0, "bends": 0, "sustain": 0, "drum_keys": set()}
+    low_piano = np.zeros(n_grid, dtype=bool)
+    for inst in pm.instruments:
+        if not inst.notes:
+            continue
+        stem = _instrument_stem(inst)
+        d = per[stem]
+        d["parts"] += 1
+        for n in inst.notes:
+            d["durations"].append(n.end - n.start)
+            d["onsets"] += 1
+            a, b = int(n.start / GRID_S), max(int(n.start / GRID_S) + 1, int(n.end / GRID_S))
+            d["count"][a:b] += 1
+            if inst.is_drum:
+                song["drum_keys"].add(int(n.pitch))
+            else:
+                d["pitches"].append(n.pitch)
+                if stem == "piano" and n.pitch < 55:
+                    low_piano[a:b] = True
+        cc7 = {c.value for c in inst.control_changes if c.number == 7}
+        song["cc7_moves"] += int(len(cc7) > 1)
+        song["cc11"] += int(any(c.number == 11 for c in inst.control_changes))
+        song["sustain"] += int(any(c.number == 64 for c in inst.control_changes))
+        song["bends"] += int(any(abs(b.pitch) > 0 for b in inst.pitch_bends))
+    tempo_times, _ = pm.get_tempo_changes()
+    song["tempo_changes"] = max(0, len(tempo_times) - 1)
+    song["end_s"] = end
+    song["n_drum_keys"] = len(song.pop("drum_keys"))
+    bass_on = per["bass"]["count"] > 0
+    song["bass_with_low_piano"] = float((bass_on & low_piano).sum() / max(bass_on.sum(), 1))
+    gtr_on, keys_on = per["guitar"]["count"] > 0, (per["piano"]["count"] > 0) | (per["other"]["count"] > 0)
+    song["guitar_with_keys"] = float((gtr_on & keys_on).sum() / max(gtr_on.sum(), 1))
+    song["stems"] = {}
+    for s, d in per.items():
+        active = d["count"] > 0
+        t_active = float(active.sum()) * GRID_S
+        if d["parts"] == 0 or t_active <= 0:
+            continue
+        song["stems"][s] = {
+            "parts": d["parts"],
+            "pitch_p05": float(np.percentile(d["pitches"], 5)) if d["pitches"] else math.nan,
+            "pitch_p50": float(np.median(d["pitches"])) if d["pitches"] else math.nan,
+            "pitch_p95": float(np.percentile(d["pitches"], 95)) if d["pitches"] else math.nan,
+            "polyphony": float(d["count"][active].mean()),
+            "onsets_per_s": d["onsets"] / t_active,
+            "duration_s": float(np.median(d["durations"])),
+            "active": t_active / end,
+        }
+    return song
+
+
+def real_songs(limit: int | None = None) -> list[dict[str, Any]]:
+    import pretty_midi
+
+    from training.benchmark_set import find_midi_files
+
+    out = []
+    for path in find_midi_files()[:limit]:
+        out.append(midi_song_stats(pretty_midi.PrettyMIDI(str(path))))
+    return out
+
+
+def generated_songs(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    import pretty_midi
+
+    from training import songgen
+    from training.make_data import song_seed
+
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(n):
+            song = songgen.compose(song_seed(seed, i))
+            path = Path(tmp) / "song.mid"
+            songgen.write_midi(song, path)
+            out.append(midi_song_stats(pretty_midi.PrettyMIDI(str(path))))
+    return out
+
+
+def _pct(values: Sequence[float]) -> str:
+    v = np.array([x for x in values if math.isfinite(x)], dtype=float)
+    if not len(v):
+        return "–"
+    lo, mid, hi = np.percentile(v, [10, 50, 90])
+    return f"{mid:.3g} ({lo:.3g}–{hi:.3g})"
+
+
+def note_table(groups: dict[str, list[dict[str, Any]]]) -> str:
+    """Per stem and measure: median (10th–90th percentile over songs) for each group of songs."""
+    names = list(groups)
+    lines = ["| stem | measure | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
+    measures = [("songs with it", None), ("parts", "parts"), ("median pitch", "pitch_p50"),
+                ("pitch range (p95 − p5)", "range"), ("polyphony when playing", "polyphony"),
+                ("onsets per second playing", "onsets_per_s"), ("median note length (s)", "duration_s"),
+                ("share of song playing", "active")]
+    for s in SOURCES:
+        for label, key in measures:
+            cells = []
+            for g in names:
+                songs = groups[g]
+                have = [x["stems"][s] for x in songs if s in x["stems"]]
+                if key is None:
+                    cells.append(f"{len(have) / max(len(songs), 1):.0%}")
+                elif key == "range":
+                    cells.append(_pct([h["pitch_p95"] - h["pitch_p05"] for h in have]))
+                else:
+                    cells.append(_pct([h[key] for h in have]))
+            if s == "drums" and key in ("pitch_p50", "range"):
+                continue
+            lines.append(f"| {s} | {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def song_table(groups: dict[str, list[dict[str, Any]]]) -> str:
+    names = list(groups)
+    lines = ["| per song | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    rows = [("tracks with moving volume (CC7)", lambda x: x["cc7_moves"] > 0, "share"),
+            ("expression controller (CC11)", lambda x: x["cc11"] > 0, "share"),
+            ("pitch bends", lambda x: x["bends"] > 0, "share"),
+            ("sustain pedal", lambda x: x["sustain"] > 0, "share"),
+            ("tempo changes", lambda x: x["tempo_changes"] > 0, "share"),
+            ("distinct drum keys", lambda x: x["n_drum_keys"], "dist"),
+            ("bass time with piano below G3", lambda x: x["bass_with_low_piano"], "dist"),
+            ("guitar time with keys or other", lambda x: x["guitar_with_keys"], "dist"),
+            ("parts in all", lambda x: sum(v["parts"] for v in x["stems"].values()), "dist")]
+    for label, fn, kind in rows:
+        cells = []
+        for g in names:
+            vals = [fn(x) for x in groups[g]]
+            cells.append(f"{np.mean(vals):.0%} of songs" if kind == "share" else _pct([float(v) for v in vals]))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def mix_balance(root: str, limit: int | None = None) -> dict[str, list[float]]:
+    """Per stem: its integrated loudness minus its mixture's (LU), over the songs where it sounds."""
+    from training.dataset import MultitrackDataset
+    from training.render import integrated_loudness
+
+    ds = MultitrackDataset(root)
+    out: dict[str, list[float]] = {s: [] for s in ds.sources}
+    for e in ds.songs[:limit]:
+        ex = ds.load_excerpt(e, 0.0, e.duration_s)
+        lm = integrated_loudness(ex.mixture, ds.sample_rate)
+        for s, x in ex.stems.items():
+            ls = integrated_loudness(x, ds.sample_rate)
+            if math.isfinite(ls) and math.isfinite(lm) and ls > lm - 60:
+                out[s].append(ls - lm)
+    return out
+
+
+def balance_table(sets: dict[str, dict[str, list[float]]]) -> str:
+    names = list(sets)
+    lines = ["| stem | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for s in SOURCES:
+        lines.append(f"| {s} | " + " | ".join(_pct(sets[n].get(s, [])) for n in names) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="song-stats", description=__doc__.splitlines()[0])
+    p.add_argument("--songs", type=int, default=60, help="generated songs to compose (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--set", action="append", default=[], help="rendered set for the mix balance (repeatable)")
+    p.add_argument("--set-songs", type=int, default=80, help="at most this many songs per set")
+    args = p.parse_args(argv)
+    buf = io.StringIO()
+    groups = {"real (openmsx)": real_songs(), f"generated ({args.songs})": generated_songs(args.songs, args.seed)}
+    print("Note statistics, median (10th–90th percentile over songs):\n", file=buf)
+    print(note_table(groups), file=buf)
+    print("\n" + song_table(groups), file=buf)
+    if args.set:
+        print("\nStem loudness against the mixture (LU), median (10th–90th percentile):\n", file=buf)
+        print(balance_table({r: mix_balance(r, args.set_songs) for r in args.set}), file=buf)
+    print(buf.getvalue())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
