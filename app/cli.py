@@ -21,7 +21,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from engine import GatingSettings, Separator, StemLabError, load_audio
-    from engine.export import separate_to_folder
+    from engine.errors import AudioWriteError
+    from engine.export import replacing_folder, separate_to_folder, song_folder_names
     from engine.progress import Progress
 
     if args.median_frames < 1:
@@ -42,22 +43,27 @@ def cmd_separate(args: argparse.Namespace) -> int:
     except StemLabError as exc:
         return _fail(str(exc))
     failures = 0
-    for song in args.songs:
+    out_root = Path(args.out)
+    for song, name in zip(args.songs, song_folder_names([Path(s) for s in args.songs])):
         path = Path(song)
         try:
+            out_dir = out_root / name
+            if path.resolve().is_relative_to(out_dir.resolve()):
+                raise AudioWriteError(f"{path} lies inside its own output folder {out_dir}, which the new result "
+                                      "would replace; choose another --out.")
             audio = load_audio(path, allow_silent=True)  # silence separates into silent stems
             with tqdm(total=100, desc=path.name[:30], unit="%", file=sys.stderr, leave=True,
                       disable=args.quiet, bar_format="{l_bar}{bar}| {elapsed}<{remaining}") as bar:
                 def on_progress(p: Progress) -> None:
                     bar.n = int(100 * p.fraction) if p.stage == "separate" else 100
                     bar.refresh()
-                out_dir = Path(args.out) / path.stem
                 info = {"input": str(path), "input_channels": audio.source_channels,
                         "model_card": separator.card.name, "model_metrics": separator.card.metrics,
                         "model_load_s": round(load_s, 3), "precision": separator.precision}
                 subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
-                meta = separate_to_folder(separator, audio, out_dir, fmt=args.format, subtype=subtype,
-                                          gating=gating, wiener=args.wiener, info=info, progress=on_progress)
+                with replacing_folder(out_dir) as staging:  # the whole result, or nothing, takes its place
+                    meta = separate_to_folder(separator, audio, staging, fmt=args.format, subtype=subtype,
+                                              gating=gating, wiener=args.wiener, info=info, progress=on_progress)
             for note in meta["notes"]:
                 print(f"note: {path.name}: {note}", file=sys.stderr)
             total = meta["timings_s"]["total_s"]
@@ -127,16 +133,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signum)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     _setup_threads()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *(argv or [])])
+    if args.command == "separate":
+        # A terminal closed or a kill ends the run as Ctrl-C does: every unfinished file is removed on the way out.
+        import signal
+
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupt)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("stemlab: interrupted", file=sys.stderr)
+        print("stemlab: interrupted; nothing unfinished was left under a final name", file=sys.stderr)
         return 130
 
 

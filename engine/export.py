@@ -8,9 +8,11 @@ block by block into the final files, so memory does not grow with the song's len
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -28,6 +30,87 @@ from .progress import Progress, ProgressCallback, check_cancel
 from .separator import SeparationResult, Separator, describe_gating
 
 BLOCK = 1 << 20  # samples per block when gating streamed stems
+RESULT_MARKER = "separation.json"  # a folder holding this is a StemLab result, which a new run may replace
+_NAME_MAX = 120
+
+
+def song_folder_names(paths: Sequence[Path]) -> list[str]:
+    """One output folder name per song, unique within the batch: the file name without its extension,
+    with control characters and a leading dot replaced ("." and ".." become "song"); a name met again
+    gets " (2)", " (3)", ... in the order the songs were given ("a/intro.wav b/intro.wav" -> "intro",
+    "intro (2)"). Names compare case-insensitively, so they stay apart on any file system."""
+    taken: set[str] = set()
+    names = []
+    for path in paths:
+        base = "".join("_" if ord(c) < 32 or ord(c) == 127 else c for c in Path(path).stem).strip()
+        if base in ("", ".", ".."):
+            base = "song"
+        if base.startswith("."):
+            base = "_" + base[1:]
+        base = base[:_NAME_MAX]
+        name, k = base, 2
+        while name.casefold() in taken:
+            name, k = f"{base} ({k})", k + 1
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tidy_leftovers(final: Path) -> None:
+    """Folders a killed run left beside `final`: unfinished results are removed; an earlier result that
+    was moved aside for a swap that never finished is put back."""
+    for kind in ("old", "partial"):
+        for p in final.parent.glob(f".{glob.escape(final.name)}.{kind}-*"):
+            pid = p.name.rsplit("-", 1)[1]
+            if not pid.isdigit() or (int(pid) != os.getpid() and _pid_alive(int(pid))):
+                continue  # not ours, or another run is writing this song right now
+            if kind == "old" and not final.exists():
+                os.replace(p, final)
+            else:
+                shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def replacing_folder(final: Path) -> Iterator[Path]:
+    """A hidden staging folder beside `final` to write a whole result into. When the block finishes, the
+    staging folder takes `final`'s place whole (an earlier StemLab result there is removed only then);
+    when it fails or is interrupted, the staging folder goes and `final` stays as it was. A `final` that
+    exists and is not a StemLab result is refused, never touched."""
+    if final.is_symlink() or (final.exists() and not final.is_dir()):
+        raise AudioWriteError(f"{final} exists and is not a folder; it is left alone (choose another --out).")
+    _make_dir(final.parent)
+    _tidy_leftovers(final)
+    if final.exists() and any(final.iterdir()) and not (final / RESULT_MARKER).is_file():
+        raise AudioWriteError(f"{final} already holds files that are not a StemLab result; they are left alone "
+                              "(choose another --out).")
+    staging = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    _make_dir(staging)
+    try:
+        yield staging
+        try:
+            if final.exists():
+                old = final.with_name(f".{final.name}.old-{os.getpid()}")
+                os.replace(final, old)
+                os.replace(staging, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(staging, final)
+        except OSError as exc:
+            raise AudioWriteError(f"{final}: the finished result could not take its place "
+                                  f"({describe_os_error(exc)}).") from exc
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 def activity_csv_parts(sources: Sequence[str], activity: np.ndarray, frame_rate: float,

@@ -14,7 +14,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .audio import write_text_atomic
-from .errors import ModelLoadError
+from .errors import AudioWriteError, ModelLoadError
 from .model import IASSUNet
 
 CARD_FORMAT = "stemlab-model-card/1"
@@ -180,6 +180,10 @@ def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: in
     """
     dtype = torch.float16 if half else torch.float32
     card_path = Path(card_path)
+    if card_path.suffix.lower() != ".json":
+        # the weights go beside the card under its name: any other suffix would put the card over them
+        raise AudioWriteError(f"{card_path}: a model card is a .json file (its weights are written beside it as "
+                              f"{card_path.with_suffix('.safetensors').name}).")
     weights_name = card_path.with_suffix(".safetensors").name
     weights_path = card_path.parent / weights_name
     tmp = weights_path.with_name(f".{weights_name}.part")
@@ -187,16 +191,24 @@ def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: in
              if v.dtype.is_floating_point}
     state.update({k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()
                   if not v.dtype.is_floating_point})
+    card_tmp = card_path.with_name(f".{card_path.name}.part")
     try:
+        # Both files are complete under temporary names before either takes its final one: a failure
+        # leaves neither a card without weights nor orphan weights.
         save_file(state, str(tmp))
         os.chmod(tmp, 0o644)  # a model file is for everyone to read
+        card = ModelCard(name=name, sources=list(net.sources), sample_rate=sample_rate, n_fft=n_fft,
+                         hop_length=hop_length, max_bin=net.n_bins, architecture=net.architecture(),
+                         weights=weights_name, sha256=sha256_file(tmp), version=version, trained=trained,
+                         training=training or {}, metrics=metrics or {}, notes=notes)
+        write_text_atomic(card_tmp, json.dumps(asdict(card), indent=2) + "\n")
         os.replace(tmp, weights_path)
+        os.replace(card_tmp, card_path)
+    except OSError as exc:
+        raise AudioWriteError(f"{card_path}: the model could not be written ({exc.strerror or exc}); "
+                              "nothing was left under its name.") from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
-    card = ModelCard(name=name, sources=list(net.sources), sample_rate=sample_rate, n_fft=n_fft,
-                     hop_length=hop_length, max_bin=net.n_bins, architecture=net.architecture(),
-                     weights=weights_name, sha256=sha256_file(weights_path), version=version, trained=trained,
-                     training=training or {}, metrics=metrics or {}, notes=notes)
-    write_text_atomic(card_path, json.dumps(asdict(card), indent=2) + "\n")
+        for leftover in (tmp, card_tmp):
+            if leftover.exists():
+                leftover.unlink()
     return card

@@ -136,12 +136,32 @@ def _make_one(job: tuple[int, int, Options]) -> dict[str, Any]:
             "wall_s": time.perf_counter() - t0, "render_s": t_render}
 
 
+MAX_HOURS = 1000.0  # a plan is made song by song before rendering starts: keep it bounded
+
+
+def check_options(hours: float, workers: int, partial: int | None, max_song_s: float | None,
+                  synth_share: float) -> None:
+    """Refuse settings that cannot make a set, before any work (NaN fails every comparison here)."""
+    if not 0.0 < hours <= MAX_HOURS:
+        raise DataGenerationError(f"--hours must be more than 0 and at most {MAX_HOURS:g}, not {hours}")
+    if workers < 1:
+        raise DataGenerationError(f"--workers must be at least 1, not {workers}")
+    if partial is not None and partial < 1:
+        raise DataGenerationError(f"--partial keeps at least one stem per song, not {partial}")
+    if max_song_s is not None and not 10.0 <= max_song_s <= 3600.0:
+        raise DataGenerationError(f"--max-song-s must lie between 10 and 3600 seconds, not {max_song_s}")
+    if not 0.0 <= synth_share <= 1.0:
+        raise DataGenerationError(f"--synth-share is a share between 0 and 1, not {synth_share}")
+
+
 def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
               fonts: Sequence[str] | None = None, partial: int | None = None, store_mixture: bool = False,
               max_song_s: float | None = None, progress: bool = True,
               synth_share: float = SYNTH_SHARE) -> dict[str, Any]:
     """Generate (or finish) a data set; returns the manifest."""
     from training import dataset, render
+
+    check_options(hours, workers, partial, max_song_s, synth_share)
 
     font_paths = render.resolve_fonts(fonts)
     render.require_fluidsynth()
@@ -230,8 +250,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        if not 0.0 <= args.synth_share <= 1.0:
-            raise DataGenerationError(f"--synth-share is a share between 0 and 1, not {args.synth_share}")
         m = make_data(args.hours, args.out, args.seed, args.workers, args.fonts, args.partial, args.store_mixture,
                       args.max_song_s, progress=not args.no_progress, synth_share=args.synth_share)
     except StemLabError as exc:

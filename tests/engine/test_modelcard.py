@@ -64,3 +64,26 @@ def test_missing_bundled_model_says_so(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setenv("STEMLAB_RESOURCES", str(tmp_path))
     with pytest.raises(ModelLoadError, match="No trained model is bundled"):
         bundled_card_path()
+
+
+def test_saving_writes_both_files_or_neither(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import modelcard
+    from engine.errors import AudioWriteError
+    from engine.model import IASSUNet
+
+    net = IASSUNet(n_bins=64, depth=2, base_width=2, max_width=4, activity_hidden=4)
+    # a card named like its weights would overwrite them: refused before anything is written
+    with pytest.raises(AudioWriteError, match="a model card is a .json file"):
+        modelcard.save_model(net, tmp_path / "m.safetensors", name="m", sample_rate=44100, n_fft=2048, hop_length=512)
+    assert list(tmp_path.iterdir()) == []
+
+    def disk_full(*_a, **_k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(modelcard, "write_text_atomic", disk_full)
+    with pytest.raises(AudioWriteError, match="nothing was left"):
+        modelcard.save_model(net, tmp_path / "m.json", name="m", sample_rate=44100, n_fft=2048, hop_length=512)
+    assert list(tmp_path.iterdir()) == []  # no orphan weights, no half card
+    monkeypatch.undo()
+    card = modelcard.save_model(net, tmp_path / "m.json", name="m", sample_rate=44100, n_fft=2048, hop_length=512)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"] and card.weights == "m.safetensors"

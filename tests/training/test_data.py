@@ -210,3 +210,16 @@ def test_excerpt_frames_are_song_frames(short_song, tmp_path: Path) -> None:
     # Past the end of the song: zero-padded audio and labels.
     tail = ds.load_excerpt("a", rendered.n_samples / SR - 0.5, 2.0)
     assert tail.n_samples == 2 * SR and not tail.mixture[:, SR:].any()
+
+
+@pytest.mark.parametrize("flags", [["--hours", "inf"], ["--hours", "nan"], ["--hours", "-1"], ["--hours", "0"],
+                                   ["--hours", "1", "--workers", "0"], ["--hours", "1", "--synth-share", "1.5"],
+                                   ["--hours", "1", "--max-song-s", "1"], ["--hours", "1", "--partial", "0"]])
+def test_make_data_refuses_settings_that_cannot_make_a_set(flags: list[str], tmp_path: Path, capsys) -> None:
+    from training import cli
+
+    out = tmp_path / "set"
+    assert cli.main(["make-data", "--out", str(out), "--no-progress", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("make-data: ") and len(err.splitlines()) == 1
+    assert not out.exists()  # refused before anything was written
