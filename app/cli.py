@@ -25,8 +25,10 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from engine.export import replacing_folder, separate_to_folder, song_folder_names
     from engine.progress import Progress
 
-    if args.median_frames < 1:
-        return _fail("--median-frames must be at least 1")
+    from engine.gating import MAX_MEDIAN_FRAMES
+
+    if not 1 <= args.median_frames <= MAX_MEDIAN_FRAMES:
+        return _fail(f"--median-frames must lie between 1 and {MAX_MEDIAN_FRAMES}")
     if not 0.0 <= args.threshold <= 1.0:
         return _fail("--threshold must lie between 0 and 1")
     mode = "none" if args.no_gating else ("soft" if args.soft_gating else "binary")

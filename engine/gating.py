@@ -11,6 +11,9 @@ import torch
 GATING_MODES = ("binary", "soft", "none")
 
 
+MAX_MEDIAN_FRAMES = 10_001  # about two minutes at 44.1 kHz / hop 512
+
+
 @dataclass(frozen=True)
 class GatingSettings:
     """How a source's predicted activity gates its mask.
@@ -29,8 +32,9 @@ class GatingSettings:
             raise ValueError(f"gating mode must be one of {GATING_MODES}, not {self.mode!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must lie in [0, 1], not {self.threshold}")
-        if self.median_frames < 1:
-            raise ValueError(f"median_frames must be at least 1, not {self.median_frames}")
+        if not 1 <= self.median_frames <= MAX_MEDIAN_FRAMES:
+            # the filter pads the curve by half its length: a longer one would only cost memory
+            raise ValueError(f"median_frames must lie between 1 and {MAX_MEDIAN_FRAMES}, not {self.median_frames}")
 
     def with_changes(self, **changes: object) -> "GatingSettings":
         return replace(self, **changes)  # type: ignore[arg-type]

@@ -19,6 +19,9 @@ from .model import IASSUNet
 
 CARD_FORMAT = "stemlab-model-card/1"
 HEX = "0123456789abcdef"
+MAX_CARD_BYTES = 1 << 20  # a card is a few kB; anything this large is not one (or is a device)
+# Source names become file names and activity.csv columns: letters, digits, _ and - only.
+SOURCE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-")
 PathLike = Union[str, os.PathLike]
 
 
@@ -57,11 +60,17 @@ class ModelCard:
             raise ModelLoadError(f"{where}: 'sources' must be a list of names.")
         # Stems are written as <source>.wav into the output folder: a name must not be a path.
         if not card.sources or len(set(card.sources)) != len(card.sources) or not all(
-                s and s not in (".", "..") and Path(s).name == s and "\\" not in s for s in card.sources):
-            raise ModelLoadError(f"{where}: 'sources' must be distinct plain names, not paths.")
+                s and len(s) <= 64 and set(s) <= SOURCE_CHARS for s in card.sources):
+            raise ModelLoadError(f"{where}: 'sources' must be distinct plain names (letters, digits, _ and -).")
         for key in ("sample_rate", "n_fft", "hop_length", "max_bin"):
-            if not isinstance(getattr(card, key), int) or getattr(card, key) <= 0:
+            value = getattr(card, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ModelLoadError(f"{where}: '{key}' must be a positive integer.")
+        if not 8_000 <= card.sample_rate <= 192_000:
+            raise ModelLoadError(f"{where}: sample_rate {card.sample_rate} Hz is not an audio rate (8-192 kHz).")
+        if not 16 <= card.n_fft <= 65_536 or card.hop_length > card.n_fft:
+            raise ModelLoadError(f"{where}: n_fft {card.n_fft} and hop_length {card.hop_length} do not make an STFT "
+                                 "(n_fft 16-65536, hop_length at most n_fft).")
         if not isinstance(card.architecture, dict):
             raise ModelLoadError(f"{where}: 'architecture' must be an object.")
         if not isinstance(card.name, str) or not isinstance(card.trained, bool):
@@ -125,10 +134,19 @@ def load_model(model: PathLike = "bundled", allow_untrained: bool = False) -> tu
     (trained=false) is refused unless allow_untrained, so nobody separates with random weights unknowingly.
     """
     card_path = resolve_card_path(model)
+    if not card_path.is_file():
+        raise ModelLoadError(f"{card_path}: not a model card file (a folder, device or pipe).")
     try:
-        data = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelLoadError(f"{card_path.name}: the model card cannot be read ({exc}).") from exc
+        with open(card_path, "rb") as fh:
+            raw = fh.read(MAX_CARD_BYTES + 1)
+        if len(raw) > MAX_CARD_BYTES:
+            raise ModelLoadError(f"{card_path.name}: over {MAX_CARD_BYTES >> 20} MB, too large to be a model card.")
+        if b"\x00" in raw:
+            raise ModelLoadError(f"{card_path.name}: the model card holds NUL bytes; it is not a JSON text file.")
+        data = json.loads(raw.decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise ModelLoadError(f"{card_path.name}: the model card cannot be read ({reason}).") from exc
     if not isinstance(data, dict):
         raise ModelLoadError(f"{card_path.name}: the model card must be a JSON object.")
     card = ModelCard.from_json(data, card_path.name)

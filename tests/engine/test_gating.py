@@ -113,3 +113,12 @@ def test_envelope_in_blocks_equals_whole() -> None:
     expected = stems * whole[:, None, :]
     apply_gate_envelope(stems, g, 512, 2048, block_samples=4099)
     np.testing.assert_allclose(stems, expected, atol=1e-6)
+
+
+def test_median_length_is_bounded() -> None:
+    from engine.gating import MAX_MEDIAN_FRAMES
+
+    GatingSettings(median_frames=MAX_MEDIAN_FRAMES)
+    for bad in (0, MAX_MEDIAN_FRAMES + 1, 10**12):
+        with pytest.raises(ValueError, match="median_frames must lie between"):
+            GatingSettings(median_frames=bad)

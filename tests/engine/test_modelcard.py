@@ -36,6 +36,11 @@ def test_untrained_is_refused_by_default(tiny_model: Path) -> None:
     ({"sources": ["a", "b"]}, "disagree"),
     ({"weights": "../elsewhere.safetensors"}, "file name"),
     ({"n_fft": -1}, "positive"),
+    ({"sample_rate": True}, "positive integer"),
+    ({"sample_rate": 4_000_000_000}, "not an audio rate"),
+    ({"hop_length": 4096}, "do not make an STFT"),
+    ({"sources": ["voc,als", "drums", "bass", "guitar", "piano", "other"]}, "plain names"),
+    ({"sources": ["vocals\n", "drums", "bass", "guitar", "piano", "other"]}, "plain names"),
 ])
 def test_card_that_does_not_fit_is_refused(tiny_model: Path, tmp_path: Path, change: dict, message: str) -> None:
     card_path = copy_model(tiny_model, tmp_path)
@@ -87,3 +92,19 @@ def test_saving_writes_both_files_or_neither(tmp_path: Path, monkeypatch: pytest
     monkeypatch.undo()
     card = modelcard.save_model(net, tmp_path / "m.json", name="m", sample_rate=44100, n_fft=2048, hop_length=512)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.safetensors"] and card.weights == "m.safetensors"
+
+
+def test_what_is_not_a_card_is_refused_without_reading_it_all(tiny_model: Path, tmp_path: Path) -> None:
+    card_path = copy_model(tiny_model, tmp_path)
+    text = card_path.read_text()
+    card_path.write_text(text[:20] + "\x00" + text[20:])
+    with pytest.raises(ModelLoadError, match="NUL"):
+        load_model(card_path, allow_untrained=True)
+    card_path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ModelLoadError, match="nested too deeply|cannot be read"):
+        load_model(card_path, allow_untrained=True)
+    with pytest.raises(ModelLoadError, match="not a model card file"):
+        load_model("/dev/zero", allow_untrained=True)
+    card_path.write_text(" " * (2 << 20))
+    with pytest.raises(ModelLoadError, match="too large"):
+        load_model(card_path, allow_untrained=True)
