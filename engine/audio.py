@@ -19,6 +19,9 @@ from .errors import AudioLoadError, AudioWriteError
 PathLike = Union[str, os.PathLike]
 
 SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+# Float files may go over full scale, but not by 60 dB: a sample beyond this is damage, and one such
+# sample would overflow the network's spectra into NaN across seconds of every stem.
+MAX_SAMPLE_VALUE = 1000.0
 # Below this peak a file is treated as digital silence (about -120 dBFS).
 SILENCE_PEAK = 1e-6
 MIN_SAMPLE_RATE = 1000
@@ -136,7 +139,7 @@ def _read_blocks(fh: sf.SoundFile, name: str, sample_rate: int, channels: int, s
             f"{name}: the file states {stated / sample_rate / 3600:.1f} hours of audio, more than this "
             "computer's memory holds."
         ) from exc
-    n, bad, peak = 0, 0, 0.0
+    n, bad, extreme, peak = 0, 0, 0, 0.0
     while True:
         try:
             block = fh.read(READ_BLOCK, dtype="float32", always_2d=True)
@@ -157,9 +160,16 @@ def _read_blocks(fh: sf.SoundFile, name: str, sample_rate: int, channels: int, s
         if not finite.all():
             bad += int((~finite).sum())
             block = np.where(finite, block, 0.0).astype(np.float32)
-        peak = max(peak, float(block.max()), -float(block.min()))
+        block_peak = max(float(block.max()), -float(block.min()))
+        if block_peak > MAX_SAMPLE_VALUE:
+            extreme += int((np.abs(block) > MAX_SAMPLE_VALUE).sum())
+        peak = max(peak, block_peak)
         out[:, n:n + m] = block.T
         n += m
+    if extreme:
+        raise AudioLoadError(
+            f"{name}: {extreme} samples lie beyond ±{MAX_SAMPLE_VALUE:g} (+{20 * np.log10(MAX_SAMPLE_VALUE):.0f} dBFS), "
+            "which no recording holds; the file is damaged. Re-export it from the program that made it.")
     if n < out.shape[1]:
         out = out[:, :n].copy()  # a view would keep the whole buffer alive
     return out, n, bad, peak

@@ -69,3 +69,16 @@ def test_write_is_atomic_and_cleans_up(tmp_path: Path) -> None:
     with pytest.raises(AudioWriteError):
         write_audio(tmp_path / "b.flac", tone_mix(0.5), 44100, "FLOAT")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac"]
+
+
+def test_an_extreme_sample_is_called_damage_but_loud_floats_load(tmp_path: Path) -> None:
+    t = np.arange(44100) / 44100
+    x = np.stack([np.sin(2 * np.pi * 220 * t)] * 2, axis=1).astype(np.float32)
+    loud = tmp_path / "loud.wav"
+    sf.write(loud, x * 8.0, 44100, subtype="FLOAT")  # +18 dBFS: over full scale, but audio
+    assert abs(float(load_audio(loud).samples.max()) - 8.0) < 1e-3
+    x[1000, 0] = 3.0e30
+    spike = tmp_path / "spike.wav"
+    sf.write(spike, x, 44100, subtype="FLOAT")
+    with pytest.raises(AudioLoadError, match="1 samples lie beyond"):
+        load_audio(spike)
