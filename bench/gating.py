@@ -77,13 +77,20 @@ def main() -> int:
     ap.add_argument("--val", default="data/val")
     ap.add_argument("--set", default="data/benchmark")
     ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--default-report", help="an evaluation JSON of this model on --set with the default gating "
+                                             "(`stemlab evaluate --out`), reused instead of evaluating again")
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     sources, config, val_items = separated(args.model, args.val, args.limit)
     tuned = tune(sources, config, val_items)
     print("tuned on validation:", json.dumps(tuned))
     spec = {s: GatingSettings(threshold=t, median_frames=m) for s, (t, m) in tuned.items()}
-    default = evaluate(args.model, args.set, progress=False, limit=args.limit)
+    if args.default_report:
+        default = json.loads(Path(args.default_report).read_text())
+        if default["set"] != args.set or default["gating"] != {"mode": "binary", "threshold": 0.5, "median_frames": 9}:
+            raise SystemExit(f"{args.default_report} is not an evaluation on {args.set} with the default gating")
+    else:
+        default = evaluate(args.model, args.set, progress=False, limit=args.limit)
     tuned_rep = evaluate(args.model, args.set, gating=spec, progress=False, limit=args.limit)  # type: ignore[arg-type]
     rows = [("ungated", default["sdr"]["ungated"]), ("gated, default (0.5, 9 frames)", default["sdr"]["gated"]),
             ("gated, tuned on validation", tuned_rep["sdr"]["gated"])]

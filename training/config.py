@@ -53,6 +53,7 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.0
     grad_clip: float = 5.0
+    ema_decay: float = 0.0                   # > 0: keep a moving average of the weights (ema.pt); 0: off
     max_steps: int = 100000
     max_minutes: float = 0.0                 # stop after this much training time over all resumes (0: no limit)
     epoch_steps: int = 250
@@ -94,6 +95,8 @@ class TrainConfig:
             raise TrainingError("model must be iass or umx")
         if self.ebw_scope not in ("dataset", "batch"):
             raise TrainingError("ebw_scope must be dataset or batch")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise TrainingError(f"ema_decay must lie in [0, 1), not {self.ema_decay}")
         if self.excerpt_frames % (2 ** self.depth):
             raise TrainingError(f"excerpt_frames must be a multiple of {2 ** self.depth}")
 

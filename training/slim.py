@@ -1,7 +1,8 @@
 """Pack a run's last checkpoint small enough to commit, and unpack it to resume on a fresh machine.
 
 The weights stay float32; Adam's moment estimates are stored as bfloat16 (same range, fewer digits),
-which halves the file and resumes training without the loss of a fresh optimizer.
+which halves the file and resumes training without the loss of a fresh optimizer. A moving average of
+the weights (ema_decay) is not packed: the resumed run starts it again from the weights.
 
     python -m training.slim pack runs/iass-main resources/training/iass-main.resume.pt
     python -m training.slim unpack resources/training/iass-main.resume.pt runs/iass-main
@@ -28,6 +29,9 @@ def _convert_optimizer(opt: dict[str, Any], dtype: torch.dtype) -> dict[str, Any
 def pack(run: Path, out: Path) -> Path:
     state = torch.load(run / CHECKPOINT, map_location="cpu", weights_only=True)
     state["optimizer"] = _convert_optimizer(state["optimizer"], torch.bfloat16)
+    # The weights' moving average would add half again to the file; a resumed run starts it afresh from
+    # the weights, and with decay 0.998 the fresh start is forgotten within a thousand steps.
+    state["ema"] = None
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_torch_save(state, out)
     return out

@@ -92,7 +92,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     e.add_argument("--run", required=True, help="the run folder")
     e.add_argument("--out", required=True, help="the model card to write, e.g. resources/models/iass.json")
     e.add_argument("--name", default="iass")
-    e.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "checkpoint.pt"])
+    e.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "checkpoint.pt", "ema.pt"])
     e.add_argument("--metrics", help="a JSON file of evaluation metrics to put in the card")
     e.set_defaults(func=cmd_export)
 

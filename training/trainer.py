@@ -39,6 +39,7 @@ from training.weighting import dwa_weights, ebw_weights, energy_normalised_weigh
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
+EMA = "ema.pt"
 
 
 def set_fingerprint(root: Optional[str], with_songs: bool) -> Optional[str]:
@@ -170,6 +171,7 @@ class Trainer:
         self.best_score = -math.inf
         self.history: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
+        self.ema: Optional[dict[str, torch.Tensor]] = None  # moving average of the weights (cfg.ema_decay > 0)
         self._stop = False
         if self.rank == 0:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -178,6 +180,11 @@ class Trainer:
             self.load_checkpoint(ckpt)
         elif resume:
             print(f"train: no checkpoint in {self.out}; starting fresh")
+        if cfg.ema_decay <= 0:
+            self.ema = None
+        elif self.ema is None:
+            self.ema = {k: v.detach().clone().float() if v.dtype.is_floating_point else v.detach().clone()
+                        for k, v in self.model.state_dict().items()}
         if self.rank == 0:
             write_text_atomic(self.out / "config.json", cfg.to_json())  # a kill must not leave half a config
         self.train_model: nn.Module = self.model
@@ -196,11 +203,16 @@ class Trainer:
             "history": self.history, "elapsed_s": self.elapsed_s, "config": asdict(self.cfg),
             "train_fingerprint": [set_fingerprint(r, with_songs=False) for r in self.cfg.train_sets],
             "val_fingerprint": set_fingerprint(self.cfg.val_set, with_songs=True),
+            "ema": self.ema,
         }
 
     def save_checkpoint(self) -> None:
         if self.rank == 0:
             atomic_torch_save(self.state(), self.out / CHECKPOINT)
+            if self.ema is not None:
+                # the averaged weights as a weights-only checkpoint, which evaluate and export-model read as is
+                atomic_torch_save({"model": self.ema, "step": self.step, "epoch": self.epoch, "ema_decay":
+                                   self.cfg.ema_decay, "config": asdict(self.cfg)}, self.out / EMA)
 
     def load_checkpoint(self, path: Path) -> None:
         state = load_checkpoint_file(path, map_location=self.device)
@@ -216,6 +228,7 @@ class Trainer:
         self.best_score = float(state["best_score"])
         self.history = list(state["history"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
+        self.ema = state.get("ema")  # None when the run kept none: it starts from the resumed weights
         print(f"train: resumed {self.out} at step {self.step} (epoch {self.epoch})")
         # A run may move on to other data (a new generator, a new validation set): energies measured on the
         # old training sets, and a best score on the old validation set, would mislead what follows.
@@ -287,8 +300,22 @@ class Trainer:
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
+            if self.ema is not None:
+                self.update_ema()
         self.step += 1
         return (sep.detach().cpu().numpy(), act.detach().cpu().numpy(), counts.detach().cpu().numpy(), w)
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """ema <- decay * ema + (1 - decay) * weights, for parameters and batch-norm statistics alike."""
+        assert self.ema is not None
+        d = self.cfg.ema_decay
+        for k, v in self.model.state_dict().items():
+            e = self.ema[k]
+            if v.dtype.is_floating_point:
+                e.mul_(d).add_(v.detach().float(), alpha=1.0 - d)
+            else:
+                e.copy_(v)
 
     def request_stop(self, *_: Any) -> None:
         self._stop = True

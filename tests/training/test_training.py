@@ -178,3 +178,27 @@ def test_resume_on_other_data_measures_again(tiny_sets: dict[str, Path], tmp_pat
         (tiny_sets["train"] / "settings.json").unlink()
     assert moved.best_score == -math.inf and moved.energies is None
     assert moved.scheduler.num_bad_epochs == 0
+
+
+def test_weight_average_follows_the_weights_and_resumes(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    from training.checkpoints import load_checkpoint_file
+    from training.evaluate import evaluate
+
+    cfg = tiny_config(tiny_sets, tmp_path, val_set=None, ema_decay=0.5, max_steps=3)
+    trainer = Trainer(cfg, progress=False)
+    start = {k: v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run()
+    ema = load_checkpoint_file(tmp_path / "ema.pt")
+    assert ema["step"] == 3 and ema["ema_decay"] == 0.5
+    w = trainer.model.state_dict()
+    k = "stem.weight"
+    # three updates at decay 0.5 sit between the first and the last weights, nearer the last
+    assert not torch.equal(ema["model"][k], w[k]) and not torch.equal(ema["model"][k], start[k])
+    assert (ema["model"][k] - w[k]).abs().mean() < (start[k] - w[k]).abs().mean()
+    resumed = Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, ema_decay=0.5, max_steps=4), resume=True,
+                      progress=False)
+    for name, v in ema["model"].items():
+        torch.testing.assert_close(resumed.ema[name], v)
+    report = evaluate(str(tmp_path / "ema.pt"), str(tiny_sets["val"]), progress=False)
+    assert report["sdr"]["ungated"]["mean"] is not None
+    assert Trainer(tiny_config(tiny_sets, tmp_path, val_set=None), resume=True, progress=False).ema is None
