@@ -11,7 +11,38 @@ from engine.sources import DEFAULT_SOURCES
 from training.errors import TrainingError
 
 WEIGHTINGS = ("unit", "dwa", "ebw1", "ebw2", "energy_norm")
+# (setting, lowest, highest) for every number a config holds
+_RANGES = (("depth", 1, 8), ("base_width", 1, 1024), ("max_width", 1, 4096), ("activity_hidden", 1, 4096),
+           ("umx_hidden", 1, 4096), ("sample_rate", 8000, 192000), ("n_fft", 16, 65536), ("hop_length", 1, 65536),
+           ("max_bin", 1, 32769), ("excerpt_frames", 1, 1 << 16), ("activity_weight", 0.0, 1e6),
+           ("dwa_temperature", 1e-6, 1e6), ("batch_size", 1, 4096), ("lr", 0.0, 10.0), ("weight_decay", 0.0, 10.0),
+           ("grad_clip", 0.0, 1e9), ("ema_decay", 0.0, 0.999999), ("max_steps", 0, 1 << 40),
+           ("max_minutes", 0.0, 1e9), ("epoch_steps", 1, 1 << 40), ("lr_patience", 0, 1 << 20), ("seed", 0, 2 ** 63 - 1),
+           ("fly_songs", 0, 100000), ("fly_seed", 0, 2 ** 63 - 1), ("fly_steps_per_song", 1, 1 << 40),
+           ("fly_max_song_s", 5.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
+           ("num_workers", 0, 64), ("threads", 0, 1024), ("checkpoint_minutes", 0.01, 1e6), ("val_excerpts", 1, 100000),
+           ("val_seconds", 0.5, 3600.0), ("log_every", 1, 1 << 30))
 PROCEDURES = ("simultaneous", "interleaved", "interleaved_accum")
+
+
+_KIND_WORDS = {"int": "a whole number", "float": "a number", "str": "text", "bool": "true or false",
+               "list[str]": "a list of names", "Optional[str]": "text or null"}
+
+
+def _of_kind(value: Any, kind: str) -> bool:
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, float)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "Optional[str]":
+        return value is None or isinstance(value, str)
+    if kind == "list[str]":
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return True
 
 
 @dataclass
@@ -95,8 +126,20 @@ class TrainConfig:
             raise TrainingError("model must be iass or umx")
         if self.ebw_scope not in ("dataset", "batch"):
             raise TrainingError("ebw_scope must be dataset or batch")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise TrainingError(f"ema_decay must lie in [0, 1), not {self.ema_decay}")
+        for name, low, high in _RANGES:
+            value = getattr(self, name)
+            # written as "not (low <= value <= high)" so that NaN fails too
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
+                raise TrainingError(f"{name} must lie between {low:g} and {high:g}, not {value!r}")
+        if self.lr <= 0:
+            raise TrainingError(f"lr must be above 0, not {self.lr}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise TrainingError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
+        if self.mask_activation not in ("sigmoid", "softmax"):
+            raise TrainingError(f"mask_activation must be sigmoid or softmax, not {self.mask_activation!r}")
+        if self.hop_length > self.n_fft or self.max_bin > self.n_fft // 2 + 1 or self.max_bin % (2 ** self.depth):
+            raise TrainingError(f"the STFT does not fit: hop_length {self.hop_length} at most n_fft {self.n_fft}, "
+                                f"max_bin {self.max_bin} at most {self.n_fft // 2 + 1} and a multiple of {2 ** self.depth}")
         if self.excerpt_frames % (2 ** self.depth):
             raise TrainingError(f"excerpt_frames must be a multiple of {2 ** self.depth}")
 
@@ -114,6 +157,13 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise TrainingError(f"unknown training settings: {', '.join(unknown)}")
+        kinds = {f.name: str(f.type) for f in fields(cls)}
+        for name, value in data.items():
+            kind = kinds[name]
+            if kind == "float" and isinstance(value, int) and not isinstance(value, bool):
+                data = {**data, name: float(value)}
+            elif not _of_kind(value, kind):
+                raise TrainingError(f"the training setting {name} must be {_KIND_WORDS.get(kind, kind)}, not {value!r}")
         cfg = cls(**data)
         cfg.validate()
         return cfg

@@ -238,9 +238,15 @@ def markdown(report: dict[str, Any]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    if args.limit < 0 or args.museval < 0:
+        print("stemlab evaluate: --limit and --museval count excerpts: 0 or more", file=sys.stderr)
+        return 2
     try:
-        report = evaluate(args.model, args.set, gating=GatingSettings(threshold=args.threshold,
-                                                                      median_frames=args.median_frames),
+        try:
+            gating = GatingSettings(threshold=args.threshold, median_frames=args.median_frames)
+        except ValueError as exc:
+            raise TrainingError(str(exc)) from exc
+        report = evaluate(args.model, args.set, gating=gating,
                           museval_n=args.museval, limit=args.limit, progress=not args.quiet)
     except StemLabError as exc:
         print(f"stemlab evaluate: {exc}", file=sys.stderr)

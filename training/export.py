@@ -28,7 +28,13 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
     net.load_state_dict(state["model"])
     metrics: dict[str, Any] = {"validation": state.get("metrics", {})}
     if metrics_file is not None:
-        metrics.update(json.loads(metrics_file.read_text()))
+        try:
+            extra = json.loads(metrics_file.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TrainingError(f"{metrics_file}: cannot read the metrics ({exc})") from exc
+        if not isinstance(extra, dict):
+            raise TrainingError(f"{metrics_file}: the metrics file must hold a JSON object")
+        metrics.update(extra)
     ckpt = load_checkpoint_file(run / "checkpoint.pt") if (run / "checkpoint.pt").exists() else {}
     training = {
         "recipe": {k: v for k, v in state["config"].items() if k not in ("out_dir",)},

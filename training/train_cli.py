@@ -33,11 +33,19 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from training.errors import TrainingError
+
     base: dict[str, Any] = {}
-    if args.config:
-        base = json.loads(Path(args.config).read_text())
-    elif args.resume and args.out_dir and (Path(args.out_dir) / "config.json").exists():
-        base = json.loads((Path(args.out_dir) / "config.json").read_text())
+    source = Path(args.config) if args.config else None
+    if source is None and args.resume and args.out_dir and (Path(args.out_dir) / "config.json").exists():
+        source = Path(args.out_dir) / "config.json"
+    if source is not None:
+        try:
+            base = json.loads(source.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+            raise TrainingError(f"{source}: cannot read the training config ({exc})") from exc
+        if not isinstance(base, dict):
+            raise TrainingError(f"{source}: a training config is a JSON object")
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:

@@ -202,3 +202,27 @@ def test_weight_average_follows_the_weights_and_resumes(tiny_sets: dict[str, Pat
     report = evaluate(str(tmp_path / "ema.pt"), str(tiny_sets["val"]), progress=False)
     assert report["sdr"]["ungated"]["mean"] is not None
     assert Trainer(tiny_config(tiny_sets, tmp_path, val_set=None), resume=True, progress=False).ema is None
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"batch_size": 0}, "batch_size must lie between"), ({"lr": float("nan")}, "lr must lie between"),
+    ({"lr": 0.0}, "lr must be above 0"), ({"batch_size": "8"}, "must be a whole number"),
+    ({"remix_prob": 1.5}, "remix_prob must lie between"), ({"channels_last": 1}, "true or false"),
+    ({"train_sets": "data/train"}, "a list of names"), ({"hop_length": 4096}, "the STFT does not fit"),
+    ({"precision": "fp8"}, "precision must be"), ({"ema_decay": 1.0}, "ema_decay must lie between")])
+def test_every_setting_is_checked_before_a_run_starts(change: dict, message: str) -> None:
+    with pytest.raises(TrainingError, match=message):
+        TrainConfig.from_dict(change)
+
+
+def test_train_command_says_what_is_wrong_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from app.cli import main
+
+    bad = tmp_path / "bad.json"
+    for content, message in (("[1, 2]", "a training config is a JSON object"), ("{nope", "cannot read the training config")):
+        bad.write_text(content)
+        assert main(["train", "--config", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+    assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read the training config" in capsys.readouterr().err
