@@ -94,7 +94,14 @@ def replacing_folder(final: Path) -> Iterator[Path]:
         raise AudioWriteError(f"{final} already holds files that are not a StemLab result; they are left alone "
                               "(choose another --out).")
     staging = final.with_name(f".{final.name}.partial-{os.getpid()}")
-    _make_dir(staging)
+    try:
+        staging.mkdir()
+    except OSError as exc:
+        reason = f"{describe_os_error(exc)} in {final.parent}"
+        if final.exists():
+            raise AudioWriteError(f"{final}: could not write the stems ({reason}); the earlier result there is "
+                                  "left as it was.") from exc
+        raise AudioWriteError(f"{final}: cannot create the output folder ({reason}).") from exc
     try:
         yield staging
         try:
