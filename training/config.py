@@ -19,8 +19,8 @@ _RANGES = (("depth", 1, 8), ("base_width", 1, 1024), ("max_width", 1, 4096), ("a
            ("grad_clip", 0.0, 1e9), ("ema_decay", 0.0, 0.999999), ("max_steps", 0, 1 << 40),
            ("max_minutes", 0.0, 1e9), ("epoch_steps", 1, 1 << 40), ("lr_patience", 0, 1 << 20), ("seed", 0, 2 ** 63 - 1),
            ("fly_songs", 0, 100000), ("fly_seed", 0, 2 ** 63 - 1), ("fly_steps_per_song", 1, 1 << 40),
-           ("fly_max_song_s", 5.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
-           ("num_workers", 0, 64), ("threads", 0, 1024), ("checkpoint_minutes", 0.01, 1e6), ("val_excerpts", 1, 100000),
+           ("fly_max_song_s", 1.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
+           ("num_workers", 0, 64), ("threads", 0, 1024), ("checkpoint_minutes", 1e-4, 1e6), ("val_excerpts", 1, 100000),
            ("val_seconds", 0.5, 3600.0), ("log_every", 1, 1 << 30))
 PROCEDURES = ("simultaneous", "interleaved", "interleaved_accum")
 

@@ -148,8 +148,8 @@ def check_options(hours: float, workers: int, partial: int | None, max_song_s: f
         raise DataGenerationError(f"--workers must be at least 1, not {workers}")
     if partial is not None and partial < 1:
         raise DataGenerationError(f"--partial keeps at least one stem per song, not {partial}")
-    if max_song_s is not None and not 10.0 <= max_song_s <= 3600.0:
-        raise DataGenerationError(f"--max-song-s must lie between 10 and 3600 seconds, not {max_song_s}")
+    if max_song_s is not None and not 1.0 <= max_song_s <= 3600.0:
+        raise DataGenerationError(f"--max-song-s must lie between 1 and 3600 seconds, not {max_song_s}")
     if not 0.0 <= synth_share <= 1.0:
         raise DataGenerationError(f"--synth-share is a share between 0 and 1, not {synth_share}")
 

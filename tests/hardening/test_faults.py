@@ -61,8 +61,8 @@ def test_cli_export_on_a_full_disk_leaves_no_partial_file(tiny_model: Path, tmp_
     lines = [line for line in res.stderr.splitlines() if line.startswith("stemlab:")]
     assert len(lines) == 1 and "could not write the stems (File too large)" in lines[0], res.stderr
     assert "no partial file was left" in lines[0]
-    left = sorted(p.name for p in (out / "song").iterdir())
-    assert left == [], left  # no stem under its final name, no temporary, no separation.json
+    left = sorted(str(p.relative_to(out)) for p in out.rglob("*"))
+    assert left == [], left  # no result folder, no stem, no temporary, no hidden staging folder, no separation.json
 
 
 def test_write_audio_reports_a_full_disk(tmp_path: Path) -> None:

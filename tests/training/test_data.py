@@ -214,7 +214,7 @@ def test_excerpt_frames_are_song_frames(short_song, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flags", [["--hours", "inf"], ["--hours", "nan"], ["--hours", "-1"], ["--hours", "0"],
                                    ["--hours", "1", "--workers", "0"], ["--hours", "1", "--synth-share", "1.5"],
-                                   ["--hours", "1", "--max-song-s", "1"], ["--hours", "1", "--partial", "0"]])
+                                   ["--hours", "1", "--max-song-s", "0.5"], ["--hours", "1", "--partial", "0"]])
 def test_make_data_refuses_settings_that_cannot_make_a_set(flags: list[str], tmp_path: Path, capsys) -> None:
     from training import cli
 
