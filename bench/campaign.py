@@ -39,21 +39,25 @@ def evaluation(label: str, model: str, set_dir: str) -> dict[str, Any]:
     return report
 
 
-def training_hours(model: str) -> float | None:
-    if not model.endswith(".pt"):
-        return None
+def _facts(model: str) -> dict[str, Any]:
+    """The step and training hours a checkpoint (or a model card's training record) states."""
+    if model.endswith(".json"):
+        training = json.loads(Path(model).read_text()).get("training", {})
+        return {"step": training.get("steps"), "elapsed_s": (training.get("train_hours_wall") or 0) * 3600 or None}
     import torch
 
     state = torch.load(model, map_location="cpu", weights_only=True)
-    return float(state.get("elapsed_s", 0.0)) / 3600 if "elapsed_s" in state else None
+    return {"step": state.get("step"), "elapsed_s": state.get("elapsed_s")}
+
+
+def training_hours(model: str) -> float | None:
+    elapsed = _facts(model)["elapsed_s"]
+    return None if elapsed is None else float(elapsed) / 3600
 
 
 def step_of(model: str) -> int | None:
-    if not model.endswith(".pt"):
-        return None
-    import torch
-
-    return int(torch.load(model, map_location="cpu", weights_only=True).get("step", 0))
+    step = _facts(model)["step"]
+    return None if step is None else int(step)
 
 
 def row(cells: list[str]) -> str:

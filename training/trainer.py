@@ -212,7 +212,8 @@ class Trainer:
             if self.ema is not None:
                 # the averaged weights as a weights-only checkpoint, which evaluate and export-model read as is
                 atomic_torch_save({"model": self.ema, "step": self.step, "epoch": self.epoch, "ema_decay":
-                                   self.cfg.ema_decay, "config": asdict(self.cfg)}, self.out / EMA)
+                                   self.cfg.ema_decay, "elapsed_s": self.elapsed_s, "config": asdict(self.cfg)},
+                                  self.out / EMA)
 
     def load_checkpoint(self, path: Path) -> None:
         state = load_checkpoint_file(path, map_location=self.device)
