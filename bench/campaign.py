@@ -50,16 +50,6 @@ def _facts(model: str) -> dict[str, Any]:
     return {"step": state.get("step"), "elapsed_s": state.get("elapsed_s")}
 
 
-def training_hours(model: str) -> float | None:
-    elapsed = _facts(model)["elapsed_s"]
-    return None if elapsed is None else float(elapsed) / 3600
-
-
-def step_of(model: str) -> int | None:
-    step = _facts(model)["step"]
-    return None if step is None else int(step)
-
-
 def row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
@@ -103,9 +93,10 @@ def main() -> int:
               row(["---"] * (len(sources) + 4))]
     for label, path in models:
         r = reports[(label, bench)]["sdr"]["gated"]
-        hours = training_hours(path)
-        step = step_of(path)
-        lines.append(row([label, "" if step is None else str(step), "" if hours is None else f"{hours:.2f}"]
+        facts = _facts(path)  # one read of the checkpoint or card
+        step, elapsed = facts["step"], facts["elapsed_s"]
+        hours = None if elapsed is None else float(elapsed) / 3600
+        lines.append(row([label, "" if step is None else str(int(step)), "" if hours is None else f"{hours:.2f}"]
                          + [fmt(r["per_source"][x]) for x in sources] + [fmt(r["mean"])]))
     cmd = "python bench/campaign.py " + " ".join(f"--model {m}" for m in args.model) + " --sets " + " ".join(args.sets)
     if args.section != "campaign":

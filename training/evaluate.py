@@ -23,7 +23,7 @@ from engine.errors import StemLabError
 from engine.gating import GatingSettings, GatingSpec, gates
 from engine.model import IASSUNet
 from engine.modelcard import ModelCard
-from engine.separator import Separator, apply_masks
+from engine.separator import Separator, apply_masks, describe_gating
 from engine.spectral import STFTConfig, istft, stft
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
@@ -106,10 +106,10 @@ def museval_v4(reference: np.ndarray, estimates: np.ndarray, sample_rate: int) -
 
 
 def _gating_dict(gating: GatingSpec) -> dict[str, Any]:
-    def one(g: GatingSettings) -> dict[str, Any]:
-        return {"mode": g.mode, "threshold": g.threshold, "median_frames": g.median_frames}
-
-    return one(gating) if isinstance(gating, GatingSettings) else {"per_source": {s: one(g) for s, g in gating.items()}}
+    """One setting for all stems as a flat object (as reports always had it), per-stem ones under per_source."""
+    if isinstance(gating, GatingSettings):
+        return describe_gating(gating, ["all"])["all"]
+    return {"per_source": describe_gating(gating, list(gating))}
 
 
 def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(), museval_n: int = 0,

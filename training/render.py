@@ -324,6 +324,9 @@ def _biquad(kind: str, f0: float, sample_rate: int, q: float = 0.7071, gain_db: 
     elif kind == "highpass":
         b = [(1 + cw) / 2, -(1 + cw), (1 + cw) / 2]
         a = [1 + alpha, -2 * cw, 1 - alpha]
+    elif kind == "bandpass":  # constant 0 dB peak gain
+        b = [alpha, 0.0, -alpha]
+        a = [1 + alpha, -2 * cw, 1 - alpha]
     elif kind == "peak":
         b = [1 + alpha * a_lin, -2 * cw, 1 - alpha * a_lin]
         a = [1 + alpha / a_lin, -2 * cw, 1 - alpha / a_lin]
@@ -343,6 +346,11 @@ def _biquad(kind: str, f0: float, sample_rate: int, q: float = 0.7071, gain_db: 
         raise ValueError(kind)
     bb, aa = np.array(b), np.array(a)
     return bb / aa[0], aa / aa[0]
+
+
+def pan_gains(pan: float) -> np.ndarray:
+    """(left, right) constant-power gains for pan in -1..1, unity at the centre."""
+    return np.array([math.cos((pan + 1) * math.pi / 4), math.sin((pan + 1) * math.pi / 4)]) * math.sqrt(2)
 
 
 def k_weight(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -583,8 +591,7 @@ def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, m
         if stem == "vocals" and song.vocal_notes:
             voice = singer.sing(song.vocal_notes, sample_rate=sr, voice=song.voice, total_s=n / sr)
             pan = float(np.clip(rng.normal(0, 0.08), -0.3, 0.3))
-            gains = np.array([math.cos((pan + 1) * math.pi / 4), math.sin((pan + 1) * math.pi / 4)]) * math.sqrt(2)
-            sung = voice[None, :] * gains[:, None].astype(np.float32)
+            sung = voice[None, :] * pan_gains(pan)[:, None].astype(np.float32)
             if tracks:  # choir under the singer, a little quieter
                 lv = integrated_loudness(sung, sr)
                 lc = integrated_loudness(x, sr)

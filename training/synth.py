@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from training.render import _biquad, pan_gains
 from training.songgen import Track
 
 SYNTH_NAME = "code"  # how song.json's "fonts" names a stem rendered here
@@ -51,19 +52,10 @@ class Patch:
 # Building blocks
 
 
-def _env(t: np.ndarray, attack: float, decay: float, sustain: float, release_at: float | None = None,
-         release: float = 0.05) -> np.ndarray:
-    """Linear attack, exponential decay to `sustain`, exponential release after `release_at` (seconds)."""
+def _env(t: np.ndarray, attack: float, decay: float, sustain: float) -> np.ndarray:
+    """Linear attack, then exponential decay to `sustain` (a note's end is cut by CodeSynth._released)."""
     a = np.minimum(t / max(attack, 1e-4), 1.0)
-    d = sustain + (1.0 - sustain) * np.exp(-np.maximum(t - attack, 0.0) / max(decay, 1e-4))
-    env = a * d
-    if release_at is not None:
-        after = t > release_at
-        if after.any():
-            k = int(np.argmax(after))
-            level = env[k - 1] if k > 0 else env[0]
-            env[after] = level * np.exp(-(t[after] - release_at) / max(release / 4.6, 1e-4))
-    return env
+    return a * (sustain + (1.0 - sustain) * np.exp(-np.maximum(t - attack, 0.0) / max(decay, 1e-4)))
 
 
 def _poly_blep(phase: np.ndarray, dt: float) -> np.ndarray:
@@ -91,31 +83,14 @@ def _pulse(freq: float | np.ndarray, n: int, sr: int, width: float) -> np.ndarra
     return _saw(freq, n, sr) - _saw(freq, n, sr, phase0=width) + (2.0 * width - 1.0)
 
 
-def _lowpass(x: np.ndarray, cutoff: float, sr: int, q: float = 0.707) -> np.ndarray:
+_FLOOR_HZ = {"lowpass": 30.0, "highpass": 20.0}
+
+
+def _filtered(x: np.ndarray, kind: str, f0: float, sr: int, q: float = 0.707) -> np.ndarray:
+    """x through one RBJ biquad (render._biquad) of `kind`, its frequency kept inside the audio band."""
     from scipy import signal
 
-    from training.render import _biquad
-
-    b, a = _biquad("lowpass", float(np.clip(cutoff, 30.0, 0.45 * sr)), sr, q=q)
-    return signal.lfilter(b, a, x)
-
-
-def _highpass(x: np.ndarray, cutoff: float, sr: int, q: float = 0.707) -> np.ndarray:
-    from scipy import signal
-
-    from training.render import _biquad
-
-    b, a = _biquad("highpass", float(np.clip(cutoff, 20.0, 0.45 * sr)), sr, q=q)
-    return signal.lfilter(b, a, x)
-
-
-def _bandpass(x: np.ndarray, f0: float, sr: int, q: float) -> np.ndarray:
-    from scipy import signal
-
-    w0 = 2 * math.pi * min(f0, 0.45 * sr) / sr
-    alpha = math.sin(w0) / (2 * q)
-    b = np.array([alpha, 0.0, -alpha]) / (1 + alpha)
-    a = np.array([1 + alpha, -2 * math.cos(w0), 1 - alpha]) / (1 + alpha)
+    b, a = _biquad(kind, float(np.clip(f0, _FLOOR_HZ.get(kind, 0.0), 0.45 * sr)), sr, q=q)
     return signal.lfilter(b, a, x)
 
 
@@ -142,7 +117,7 @@ def voice_pluck(p: Patch, f: float, vel: float, length_s: float, rng: np.random.
     y = np.zeros(n + delay + 2)
     burst = rng.uniform(-1.0, 1.0, delay)
     bright = np.clip(p.params["brightness"] * (0.55 + 0.45 * vel), 0.05, 0.98)
-    burst = _lowpass(burst, 200.0 + bright * 0.45 * sr, sr)  # softer picks give duller strings
+    burst = _filtered(burst, "lowpass", 200.0 + bright * 0.45 * sr, sr)  # softer picks give duller strings
     pick = int(p.params["pick_position"] * delay)
     if 0 < pick < delay:
         burst[pick:] -= burst[:delay - pick]  # the pick position's comb
@@ -183,7 +158,7 @@ def voice_modal(p: Patch, f: float, vel: float, length_s: float, rng: np.random.
         out += env * partial
     thump_n = min(n, int(0.012 * sr))
     if thump_n > 8 and p.params["thump"] > 0:
-        noise = _lowpass(rng.standard_normal(thump_n), 300 + 2500 * hard, sr)
+        noise = _filtered(rng.standard_normal(thump_n), "lowpass", 300 + 2500 * hard, sr)
         out[:thump_n] += p.params["thump"] * noise * np.exp(-np.arange(thump_n) / (0.003 * sr))
     return out
 
@@ -226,8 +201,8 @@ def voice_subtractive(p: Patch, f: float, vel: float, length_s: float, rng: np.r
     osc /= p.params["unison"]
     lo = f * p.params["cutoff_low"]
     hi = lo * p.params["env_amount"] * (0.5 + vel)
-    dark = _lowpass(osc, lo, sr, p.params["resonance"])
-    bright = _lowpass(osc, hi, sr, p.params["resonance"])
+    dark = _filtered(osc, "lowpass", lo, sr, p.params["resonance"])
+    bright = _filtered(osc, "lowpass", hi, sr, p.params["resonance"])
     fenv = _env(t, p.params["filter_attack"], p.params["filter_decay"], p.params["filter_sustain"])
     y = dark + fenv * (bright - dark)
     if p.decaying:
@@ -331,7 +306,7 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         freq = k["f1"] + (k["f0"] - k["f1"]) * np.exp(-t / k["sweep"])
         y = np.sin(2 * math.pi * np.cumsum(freq) / sr) * np.exp(-t / k["decay"])
         cn = int(0.004 * sr)
-        y[:cn] += k["click"] * bright * _highpass(rng.standard_normal(cn), 2000, sr) * np.linspace(1, 0, cn)
+        y[:cn] += k["click"] * bright * _filtered(rng.standard_normal(cn), "highpass", 2000, sr) * np.linspace(1, 0, cn)
         if k["drive"] > 0:
             y = np.tanh((1 + k["drive"]) * y) / math.tanh(1 + k["drive"])
         return y
@@ -340,7 +315,7 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         n = int(k["noise_decay"] * 6 * sr)
         t = np.arange(n) / sr
         tone = (np.sin(2 * math.pi * k["tone"] * t) + 0.5 * np.sin(2 * math.pi * k["tone"] * 1.7 * t)) * np.exp(-t / k["tone_decay"])
-        noise = _bandpass(rng.standard_normal(n), k["noise_f"] * bright, sr, k["noise_q"]) * np.exp(-t / k["noise_decay"])
+        noise = _filtered(rng.standard_normal(n), "bandpass", k["noise_f"] * bright, sr, k["noise_q"]) * np.exp(-t / k["noise_decay"])
         noise /= np.abs(noise).max() + 1e-9
         return (1 - k["mix"]) * tone + k["mix"] * noise
     if fam == "rim":
@@ -349,7 +324,7 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         imp = np.zeros(n)
         imp[0] = 1.0
         imp[1:16] = rng.uniform(-0.3, 0.3, 15)
-        y = _bandpass(imp, k["f"] * (0.9 + 0.2 * (key % 3) / 2), sr, k["q"])
+        y = _filtered(imp, "bandpass", k["f"] * (0.9 + 0.2 * (key % 3) / 2), sr, k["q"])
         return y / (np.abs(y).max() + 1e-9)
     if fam == "clap":
         k = kit["clap"]
@@ -359,7 +334,7 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         for b in range(k["bursts"]):
             t0 = b * k["spread"]
             env += (t >= t0) * np.exp(-np.maximum(t - t0, 0) / (0.004 if b < k["bursts"] - 1 else k["decay"]))
-        y = _bandpass(rng.standard_normal(n), k["f"], sr, 1.2) * env
+        y = _filtered(rng.standard_normal(n), "bandpass", k["f"], sr, 1.2) * env
         return y / (np.abs(y).max() + 1e-9)
     if fam in ("hat_closed", "hat_open"):
         k = kit["hat"]
@@ -367,7 +342,7 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         n = int(decay * 6 * sr)
         t = np.arange(n) / sr
         src = _metal(k["base"], n, sr, rng) if k["metal"] else rng.standard_normal(n)
-        y = _highpass(src, k["cut"] * (0.8 + 0.3 * bright), sr) * np.exp(-t / decay)
+        y = _filtered(src, "highpass", k["cut"] * (0.8 + 0.3 * bright), sr) * np.exp(-t / decay)
         return y / (np.abs(y).max() + 1e-9)
     if fam == "tom":
         k = kit["tom"]
@@ -385,7 +360,7 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         n = int(k["decay"] * 3 * sr)
         t = np.arange(n) / sr
         src = 0.6 * _metal(k["base"], n, sr, rng) + 0.4 * rng.standard_normal(n)
-        y = _highpass(src, k.get("cut", 3500), sr) * np.exp(-t / k["decay"])
+        y = _filtered(src, "highpass", k.get("cut", 3500), sr) * np.exp(-t / k["decay"])
         if fam == "ride":
             y += k["ping_amt"] * np.sin(2 * math.pi * k["ping"] * t) * np.exp(-t / (0.4 * k["decay"]))
         y *= np.minimum(t / 0.002, 1.0)
@@ -395,14 +370,14 @@ def drum_hit(kit: dict[str, Any], key: int, vel: float, sr: int, rng: np.random.
         n = int(k["decay"] * 6 * sr)
         t = np.arange(n) / sr
         env = np.minimum(t / 0.008, 1.0) * np.exp(-t / k["decay"])
-        y = _highpass(rng.standard_normal(n), k["cut"], sr) * env
+        y = _filtered(rng.standard_normal(n), "highpass", k["cut"], sr) * env
         return y / (np.abs(y).max() + 1e-9)
     k = kit["bell"]  # cowbell, agogo, woodblocks
     n = int(k["decay"] * 5 * sr)
     t = np.arange(n) / sr
     f0 = k["f"] * (1.0 + 0.25 * (key % 2))
     y = (_pulse(f0, n, sr, 0.5) + _pulse(f0 * k["ratio"], n, sr, 0.5)) * np.exp(-t / k["decay"])
-    return _bandpass(y, f0 * 1.2, sr, 2.0)
+    return _filtered(y, "bandpass", f0 * 1.2, sr, 2.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -530,8 +505,7 @@ class CodeSynth:
                 continue
             mono = self._render_track(track, n_samples, rng)
             pan = float(np.clip(track.pan, -1.0, 1.0))
-            gains = np.array([math.cos((pan + 1) * math.pi / 4), math.sin((pan + 1) * math.pi / 4)]) * math.sqrt(2)
-            out += gains[:, None] * mono[None, :] * (np.clip(track.volume, 1, 127) / 127.0) ** 2
+            out += pan_gains(pan)[:, None] * mono[None, :] * (np.clip(track.volume, 1, 127) / 127.0) ** 2
         self.rendered_s += n_samples / self.sample_rate
         return out.astype(np.float32)
 
@@ -577,8 +551,6 @@ class CodeSynth:
             self._add(buf, x * vel, n.start_s)
         if patch.body:
             from scipy import signal
-
-            from training.render import _biquad
 
             for kind, f0, q, g in patch.body:
                 b, a = _biquad(kind, f0, sr, q=q, gain_db=g)
