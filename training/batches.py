@@ -1,7 +1,8 @@
 """Training batches from generated multitrack sets, or from songs written and rendered while training:
 random excerpts, remixing across songs, gains.
 
-Batch k depends only on (seed, k), so a resumed run sees exactly the batches it would have seen.
+Item i of batch k depends only on (seed, k, i), so a resumed run sees exactly the batches it would have
+seen, and processes training together (training/distributed.py) each draw their own items of one batch.
 """
 
 from __future__ import annotations
@@ -183,9 +184,10 @@ class ExcerptSource:
             mixture, stems = mixture / peak, stems / peak
         return mixture, stems, labels, known
 
-    def batch(self, step: int, source: Optional[int]) -> Batch:
-        rng = np.random.default_rng([self.cfg.seed, step])
-        items = [self.item(rng, source) for _ in range(self.cfg.batch_size)]
+    def batch(self, step: int, source: Optional[int], shard: Optional[range] = None) -> Batch:
+        """Step `step`'s batch, or the items `shard` of it (one rank's share; default all of them)."""
+        shard = range(self.cfg.batch_size) if shard is None else shard
+        items = [self.item(np.random.default_rng([self.cfg.seed, step, k]), source) for k in shard]
         return Batch(
             mixture=torch.from_numpy(np.stack([i[0] for i in items])),
             stems=torch.from_numpy(np.stack([i[1] for i in items])),
@@ -247,9 +249,9 @@ class FlySource(ExcerptSource):
             self.slide(0)
         return super().item(rng, source)
 
-    def batch(self, step: int, source: Optional[int]) -> Batch:
+    def batch(self, step: int, source: Optional[int], shard: Optional[range] = None) -> Batch:
         self.slide(step)
-        return super().batch(step, source)
+        return super().batch(step, source, shard)
 
 
 def make_source(cfg: TrainConfig) -> ExcerptSource:
@@ -269,17 +271,19 @@ def source_for_step(cfg: TrainConfig, step: int) -> Optional[int]:
 
 
 class BatchStream(IterableDataset):
-    """Batches for steps start, start+1, ... (each a pure function of the seed and the step)."""
+    """Batches (or one rank's shares of them) for steps start, start+1, ..., each a pure function of the
+    seed and the step."""
 
-    def __init__(self, source: ExcerptSource, start_step: int) -> None:
+    def __init__(self, source: ExcerptSource, start_step: int, shard: Optional[range] = None) -> None:
         super().__init__()
         self.source = source
         self.start_step = start_step
+        self.shard = shard
 
     def __iter__(self) -> Iterator[Batch]:
         step = self.start_step
         while True:
-            yield self.source.batch(step, source_for_step(self.source.cfg, step))
+            yield self.source.batch(step, source_for_step(self.source.cfg, step), self.shard)
             step += 1
 
 

@@ -60,11 +60,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         cfg = config_from_args(args)
-        result = Trainer(cfg, resume=args.resume, progress=not args.quiet).run()
+        trainer = Trainer(cfg, resume=args.resume, progress=not args.quiet)
+        result = trainer.run()
     except StemLabError as exc:
         print(f"stemlab train: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(result))
+    if trainer.rank == 0:  # one summary for a torchrun group
+        print(json.dumps(result))
     return 0
 
 

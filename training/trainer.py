@@ -32,6 +32,7 @@ from training.batches import Batch, BatchStream, ExcerptSource, collate_identity
 from training.checkpoints import atomic_torch_save, load_checkpoint_file
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
+from training.distributed import Group, sync_batch_norm
 from training.errors import TrainingError
 from training.metrics import is_active, sdr
 from training.models import UMXBaseline, build_model
@@ -141,23 +142,23 @@ class Trainer:
         self.cfg = cfg
         self.out = Path(cfg.out_dir)
         self.progress = progress
-        self.rank = int(os.environ.get("RANK", "0"))
-        self.world = int(os.environ.get("WORLD_SIZE", "1"))
-        if self.world > 1 and not torch.distributed.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            torch.distributed.init_process_group(backend)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        local = int(os.environ.get("LOCAL_RANK", "0"))
         self.device = pick_device("auto")
+        self.group = Group.from_env(self.device.type)  # torchrun's processes, or just this one
+        self.rank, self.world = self.group.rank, self.group.world
+        self.shard = self.group.shard(cfg.batch_size)
         if self.device.type == "cuda":
-            self.device = torch.device("cuda", local)
+            self.device = torch.device("cuda", self.group.local_rank)
+            torch.cuda.set_device(self.device)
         prec = cfg.precision
         if prec == "auto":
             prec = "bf16" if (self.device.type == "cuda" or cpu_has_fast_bf16()) else "fp32"
         self.precision = prec
         torch.manual_seed(cfg.seed)
         self.model = build_model(cfg).to(self.device)
+        if self.world > 1:
+            self.model = sync_batch_norm(self.model, self.device.type)
         if cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -178,8 +179,12 @@ class Trainer:
         ckpt = self.out / CHECKPOINT
         if resume and ckpt.exists():
             self.load_checkpoint(ckpt)
-        elif resume:
+        elif resume and self.rank == 0:
             print(f"train: no checkpoint in {self.out}; starting fresh")
+        if self.world > 1 and self.group.from_main(self.step) != self.step:
+            # another machine's rank that cannot see rank 0's run folder would train out of step
+            raise TrainingError(f"rank {self.rank} is at step {self.step}, rank 0 at another: every rank must "
+                                f"read the same {self.out / CHECKPOINT} to resume")
         if cfg.ema_decay <= 0:
             self.ema = None
         elif self.ema is None:
@@ -189,7 +194,8 @@ class Trainer:
             write_text_atomic(self.out / "config.json", cfg.to_json())  # a kill must not leave half a config
         self.train_model: nn.Module = self.model
         if self.world > 1:
-            self.train_model = nn.parallel.DistributedDataParallel(self.model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         if cfg.compile:
             self.train_model = torch.compile(self.train_model)  # type: ignore[assignment]
 
@@ -230,17 +236,18 @@ class Trainer:
         self.history = list(state["history"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
         self.ema = state.get("ema")  # None when the run kept none: it starts from the resumed weights
-        print(f"train: resumed {self.out} at step {self.step} (epoch {self.epoch})")
+        say = print if self.rank == 0 else (lambda *_: None)
+        say(f"train: resumed {self.out} at step {self.step} (epoch {self.epoch})")
         # A run may move on to other data (a new generator, a new validation set): energies measured on the
         # old training sets, and a best score on the old validation set, would mislead what follows.
         if state.get("train_fingerprint") != [set_fingerprint(r, with_songs=False) for r in self.cfg.train_sets]:
             self.energies = None
-            print("train: the training sets differ from the checkpoint's; source energies are measured again")
+            say("train: the training sets differ from the checkpoint's; source energies are measured again")
         if state.get("val_fingerprint") != set_fingerprint(self.cfg.val_set, with_songs=True):
             self.best_score = -math.inf
             self.scheduler.best = self.scheduler.mode_worse
             self.scheduler.num_bad_epochs = 0
-            print("train: the validation set differs from the checkpoint's; its best score starts afresh")
+            say("train: the validation set differs from the checkpoint's; its best score starts afresh")
 
     # -- weighting ---------------------------------------------------------------------------
 
@@ -270,7 +277,7 @@ class Trainer:
         return contextlib.nullcontext()
 
     def batches(self, source: ExcerptSource) -> Iterator[Batch]:
-        stream = BatchStream(source, self.step)
+        stream = BatchStream(source, self.step, self.shard)
         if self.cfg.num_workers > 0:
             loader = torch.utils.data.DataLoader(stream, batch_size=None, num_workers=self.cfg.num_workers,
                                                  collate_fn=collate_identity,  # type: ignore[arg-type]
@@ -327,7 +334,7 @@ class Trainer:
         source = make_source(cfg)
         if cfg.weighting in ("ebw1", "ebw2", "energy_norm") and cfg.ebw_scope == "dataset" and self.energies is None:
             self.energies = estimate_source_energy(source).tolist()
-        val = ValidationSet(cfg) if cfg.val_set else None
+        val = ValidationSet(cfg) if cfg.val_set and self.rank == 0 else None
         old_handlers = {s: signal.signal(s, self.request_stop) for s in (signal.SIGINT, signal.SIGTERM)}
         n_src = len(cfg.sources)
         sums = np.zeros(n_src)
@@ -343,14 +350,22 @@ class Trainer:
         it = self.batches(source)
         log = _open_log(self.out / "log.jsonl") if self.rank == 0 else None
         try:
-            while self.step < cfg.max_steps and not self._stop:
-                # the budget counts training time over every resume of the run, so runs compare fairly
-                if cfg.max_minutes and self.elapsed_s / 60 >= cfg.max_minutes:
+            while self.step < cfg.max_steps:
+                # the budget counts training time over every resume of the run, so runs compare fairly;
+                # all ranks agree to stop (a signal may reach one first), so they stop at the same step
+                over = bool(cfg.max_minutes) and self.elapsed_s / 60 >= cfg.max_minutes
+                if self.group.any(self._stop or over):
                     break
                 batch = next(it)
                 t0 = time.perf_counter()
                 sep, act, cnt, w = self.train_step(batch)
                 step_s = time.perf_counter() - t0
+                if self.world > 1:  # the whole batch's losses: each rank's sums over its items, added
+                    n = len(sep)
+                    tot = self.group.sum(np.concatenate([sep * cnt, cnt, act * (cnt > 0), cnt > 0]))
+                    cnt = tot[n:2 * n]
+                    sep = tot[:n] / np.maximum(cnt, 1)
+                    act = tot[2 * n:3 * n] / np.maximum(tot[3 * n:], 1)
                 sums += sep * cnt
                 counts_sum += cnt
                 act_sum += act * (cnt > 0)
@@ -389,24 +404,31 @@ class Trainer:
                 log.close()
         if self.rank == 0:
             plot_history(self.out)
+        self.group.close()
         return {"step": self.step, "epoch": self.epoch, "best_score": self.best_score}
 
     def end_epoch(self, sep_means: np.ndarray, act_sum: np.ndarray, val: Optional["ValidationSet"], log: Any) -> None:
+        """Close an epoch: validate (rank 0, its score sent to every rank's schedule), log, checkpoint."""
         self.epoch += 1
         self.epoch_losses.append(sep_means.tolist())
         self.epoch_losses = self.epoch_losses[-2:]
         rec: dict[str, Any] = {"kind": "epoch", "epoch": self.epoch, "step": self.step,
                                "time_s": round(self.elapsed_s, 1), "train_sep": sep_means.round(6).tolist(),
                                "lr": self.optimizer.param_groups[0]["lr"]}
-        if val is not None and self.rank == 0:
-            metrics = val.evaluate(self.model, self.autocast)
-            rec.update(metrics)
-            score = metrics["val_sdr_gated_mean"] if not isinstance(self.model, UMXBaseline) else metrics["val_sdr_mean"]
+        if self.cfg.val_set:
+            metrics: dict[str, Any] = {}
+            score: Optional[float] = None
+            if val is not None:
+                metrics = val.evaluate(self.model, self.autocast)
+                rec.update(metrics)
+                score = metrics["val_sdr_gated_mean"] if not isinstance(self.model, UMXBaseline) else metrics["val_sdr_mean"]
+            score = self.group.from_main(score)
             self.scheduler.step(score)
             if score > self.best_score:
                 self.best_score = score
-                atomic_torch_save({"model": self.model.state_dict(), "step": self.step, "epoch": self.epoch,
-                                   "metrics": metrics, "config": asdict(self.cfg)}, self.out / BEST)
+                if self.rank == 0:
+                    atomic_torch_save({"model": self.model.state_dict(), "step": self.step, "epoch": self.epoch,
+                                       "metrics": metrics, "config": asdict(self.cfg)}, self.out / BEST)
                 rec["best"] = True
         self.history.append(rec)
         if log is not None:
@@ -435,6 +457,9 @@ class ValidationSet:
             ex = ds.load_excerpt(e, start_s, cfg.val_seconds)
             stems = np.stack([ex.stems.get(s, np.zeros_like(ex.mixture)) for s in cfg.sources])
             self.items.append((stems.sum(0), stems))
+        if not self.items:
+            raise TrainingError(f"{cfg.val_set}: no song is longer than val_seconds ({cfg.val_seconds:g} s); "
+                                "lower val_seconds or make longer songs")
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, autocast: Any) -> dict[str, Any]:
