@@ -49,7 +49,8 @@ def run(config: str, flags: list[str], nproc: int, threads: int, steps: int, war
                     "--epoch-steps", str(10 ** 6), "--weighting", "unit"]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        return {"error": (proc.stderr.strip().splitlines() or ["failed"])[-1]}
+        why = [ln for ln in proc.stderr.splitlines() if "Error" in ln or "stemlab train:" in ln]
+        return {"error": (why or ["failed"])[-1].strip()[:200]}
     rows = [r for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if r["kind"] == "step"]
     cfg = json.loads((out / "config.json").read_text())
     t0 = next(r["time_s"] for r in rows if r["step"] == warmup)
