@@ -100,6 +100,7 @@ class TrainConfig:
     gain_db: float = 6.0                     # per stem: uniform random gain in +-gain_db
     swap_prob: float = 0.5                   # swap left/right
     # speed
+    device: str = "auto"                     # "auto" (CUDA when present), "cpu" or "cuda"
     precision: str = "auto"                  # "auto", "fp32" or "bf16"
     channels_last: bool = True
     compile: bool = False
@@ -133,6 +134,8 @@ class TrainConfig:
                 raise TrainingError(f"{name} must lie between {low:g} and {high:g}, not {value!r}")
         if self.lr <= 0:
             raise TrainingError(f"lr must be above 0, not {self.lr}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise TrainingError(f"device must be auto, cpu or cuda, not {self.device!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise TrainingError(f"precision must be auto, fp32 or bf16, not {self.precision!r}")
         if self.mask_activation not in ("sigmoid", "softmax"):

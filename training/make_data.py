@@ -69,7 +69,8 @@ def plan_set(hours: float, seed: int, max_song_s: float | None = None) -> list[t
 
 
 def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None = None, mix: bool = True,
-                         voice_pool: str = "train", synth_share: float = 0.0) -> tuple[Any, dict[str, np.ndarray]]:
+                         voice_pool: str = "train", synth_share: float = 0.0,
+                         code_voice_share: float = 0.0) -> tuple[Any, dict[str, np.ndarray]]:
     """Compose and render one song; returns (RenderedSong, labels dict as in labels.song_labels)."""
     from engine.spectral import STFTConfig
     from training import labels as labels_mod
@@ -77,7 +78,8 @@ def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None 
 
     song = songgen.compose(seed, max_duration_s=max_duration_s, voice_pool=voice_pool)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
-    rendered = render.render_song(song, renderer, rng, mix=mix, synth_share=synth_share)
+    rendered = render.render_song(song, renderer, rng, mix=mix, synth_share=synth_share,
+                                  code_voice_share=code_voice_share)
     intervals: dict[str, list[tuple[float, float]]] = {s: [] for s in songgen.SOURCES}
     for t in song.tracks:
         intervals[t.stem].extend((n.start_s, n.end_s) for n in t.notes)

@@ -557,14 +557,26 @@ def _draw_font(rng: np.random.Generator, stem: str, fonts: dict[str, str], drums
     return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
-def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, mix: bool = True,
-                target_lufs: float | None = None, synth_share: float = 0.0) -> RenderedSong:
+class CodeRenderer:
+    """Stands in for FluidRenderer where there are no SoundFonts (or no fluidsynth): render_song then
+    plays every part, the choir behind the singer too, on the code-written instruments."""
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+        self.sample_rate = sample_rate
+        self.fonts: dict[str, str] = {}
+
+
+def render_song(song: Song, renderer: FluidRenderer | CodeRenderer, rng: np.random.Generator, mix: bool = True,
+                target_lufs: float | None = None, synth_share: float = 0.0,
+                code_voice_share: float = 0.0) -> RenderedSong:
     """Render each stem (fluidsynth, or with probability `synth_share` the code-written instruments of
-    training.synth; the singer for vocals), apply mixing FX, set loudness and peak.
+    training.synth; the singer for vocals, with probability `code_voice_share` the code singer of
+    training.formant_singer), apply mixing FX, set loudness and peak. A CodeRenderer (no fonts) renders
+    every part in code.
 
     mix=False keeps the raw stems (unit FX, no reverb) but still normalises the mixture.
     """
-    from training import singer, synth
+    from training import formant_singer, singer, synth
 
     sr = renderer.sample_rate
     n = math.ceil(song.duration_s * sr)
@@ -572,6 +584,7 @@ def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, m
     raw: dict[str, np.ndarray] = {}
     fonts_used: dict[str, str] = {}
     patches: dict[str, list[dict[str, Any]]] = {}
+    singer_used: str | None = None
     code = synth.CodeSynth(sr)
     for stem in SOURCES:
         tracks = [t for t in song.tracks if t.stem == stem and t.notes]
@@ -579,17 +592,21 @@ def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, m
         has = False
         if tracks:
             # The choir behind the singer keeps its SoundFont: the code instruments have no voices.
-            if synth_share > 0 and stem != "vocals" and rng.random() < synth_share:
+            if not renderer.fonts or (synth_share > 0 and stem != "vocals" and rng.random() < synth_share):
                 x += code.render(tracks, n, np.random.default_rng(rng.integers(2 ** 63)))
                 fonts_used[stem] = synth.SYNTH_NAME
                 patches[stem] = code.last_patches
             else:
+                assert isinstance(renderer, FluidRenderer)
                 font = _draw_font(rng, stem, renderer.fonts, drums=(stem == "drums"))
                 fonts_used[stem] = font
                 x += renderer.render(tracks, font, n)
             has = True
         if stem == "vocals" and song.vocal_notes:
-            voice = singer.sing(song.vocal_notes, sample_rate=sr, voice=song.voice, total_s=n / sr)
+            code_voice = code_voice_share > 0 and rng.random() < code_voice_share
+            sing = formant_singer.sing if code_voice else singer.sing
+            voice = sing(song.vocal_notes, sample_rate=sr, voice=song.voice, total_s=n / sr)
+            singer_used = "code" if code_voice else "espeak-world"
             pan = float(np.clip(rng.normal(0, 0.08), -0.3, 0.3))
             sung = voice[None, :] * pan_gains(pan)[:, None].astype(np.float32)
             if tracks:  # choir under the singer, a little quieter
@@ -648,6 +665,7 @@ def render_song(song: Song, renderer: FluidRenderer, rng: np.random.Generator, m
     mix_l = loud + gain_db if math.isfinite(loud) else float("-inf")
     final.info = {
         "fonts": fonts_used,
+        "singer": singer_used,
         "synth_patches": patches,
         "fx": fx_info if mix else {},
         "room": room if mix else {},

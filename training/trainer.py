@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.audio import write_text_atomic
+from engine.errors import StemLabError
 from engine.device import cpu_has_fast_bf16, pick_device
 from engine.gating import GatingSettings, gate_envelope, gates
 from engine.separator import apply_masks
@@ -144,7 +145,10 @@ class Trainer:
         self.progress = progress
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        self.device = pick_device("auto")
+        try:
+            self.device = pick_device(cfg.device)
+        except StemLabError as exc:
+            raise TrainingError(str(exc)) from exc
         self.group = Group.from_env(self.device.type)  # torchrun's processes, or just this one
         self.rank, self.world = self.group.rank, self.group.world
         self.shard = self.group.shard(cfg.batch_size)
@@ -328,10 +332,11 @@ class Trainer:
     def request_stop(self, *_: Any) -> None:
         self._stop = True
 
-    def run(self) -> dict[str, Any]:
-        """Train until max_steps or max_minutes (or SIGINT/SIGTERM); checkpoint along the way."""
+    def run(self, source: Optional[ExcerptSource] = None) -> dict[str, Any]:
+        """Train until max_steps or max_minutes (or SIGINT/SIGTERM); checkpoint along the way. The
+        batches come from the config's sets (make_source) unless another source is given."""
         cfg = self.cfg
-        source = make_source(cfg)
+        source = source if source is not None else make_source(cfg)
         if cfg.weighting in ("ebw1", "ebw2", "energy_norm") and cfg.ebw_scope == "dataset" and self.energies is None:
             self.energies = estimate_source_energy(source).tolist()
         val = ValidationSet(cfg) if cfg.val_set and self.rank == 0 else None
