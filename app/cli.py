@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -15,6 +17,15 @@ DEMO_SONG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "dem
 def _setup_threads() -> None:
     # OpenMP spin-waiting fights for the two cores when anything else runs (NOTES.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _lies_inside(path: Path, folder: Path) -> bool:
+    """Whether path resolves to somewhere inside folder (a path that does not resolve, say a loop of
+    links, lies nowhere: loading it then says what is wrong with it)."""
+    try:
+        return path.resolve().is_relative_to(folder.resolve())
+    except (OSError, RuntimeError):
+        return False
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
@@ -50,7 +61,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
         path = Path(song)
         try:
             out_dir = out_root / name
-            if path.resolve().is_relative_to(out_dir.resolve()):
+            if _lies_inside(path, out_dir):
                 raise AudioWriteError(f"{path} lies inside its own output folder {out_dir}, which the new result "
                                       "would replace; choose another --out.")
             audio = load_audio(path, allow_silent=True)  # silence separates into silent stems
@@ -82,7 +93,28 @@ def cmd_separate(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def display_problem(environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """Why a window cannot open here (None when it can, as far as can be told without opening one):
+    Qt aborts the process, beyond any message, when it finds no display."""
+    env = os.environ if environ is None else environ
+    if not sys.platform.startswith("linux") or env.get("QT_QPA_PLATFORM"):
+        return None
+    if env.get("WAYLAND_DISPLAY"):
+        return None
+    display = env.get("DISPLAY", "")
+    if not display:
+        return "there is no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset)"
+    m = re.fullmatch(r"(unix)?:(\d+)(\.\d+)?", display)
+    if m and not os.path.exists(f"/tmp/.X11-unix/X{m.group(2)}"):
+        return f"no X server answers on DISPLAY={display} (no /tmp/.X11-unix/X{m.group(2)})"
+    return None
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
+    problem = display_problem()
+    if problem:
+        return _fail(f"{problem}. Start StemLab in a desktop session (or ssh -X, or xvfb-run), or separate "
+                     "on the command line: stemlab separate SONG --out DIR")
     from app.main import run_app
 
     return run_app(args.songs[:1], model=args.model, allow_untrained=args.allow_untrained)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import stat
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,18 +79,12 @@ def load_audio(path: PathLike, allow_silent: bool = False) -> Audio:
     allow_silent (the separation path turns it into silent stems instead).
     """
     p = Path(path)
-    if not p.exists():
-        raise AudioLoadError(f"{p}: no such file.")
-    if p.is_dir():
-        raise AudioLoadError(f"{p}: is a folder, not an audio file.")
-    if p.stat().st_size == 0:
-        raise AudioLoadError(f"{p.name}: the file is empty (0 bytes).")
+    head = _check_readable(p)
     try:
         fh = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, EOFError) as exc:
-        raise AudioLoadError(
-            f"{p.name}: cannot be read as audio ({_short(exc)}). StemLab reads WAV, FLAC, OGG and MP3."
-        ) from exc
+        raise AudioLoadError(f"{p.name}: cannot be read as audio: {_why_unreadable(p, head, exc)}. "
+                             "StemLab reads WAV, FLAC, OGG and MP3.") from exc
     with fh:
         sample_rate, channels, stated = int(fh.samplerate), int(fh.channels), max(0, int(fh.frames))
         if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
@@ -115,6 +112,60 @@ def load_audio(path: PathLike, allow_silent: bool = False) -> Audio:
             "states could be read (cut short?)"
         )
     return audio
+
+
+def _check_readable(p: Path) -> bytes:
+    """The file's first bytes, after making sure it is a regular, readable, non-empty file; else an
+    AudioLoadError that says which of those it is not."""
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise AudioLoadError(f"{p}: a loop of symbolic links that leads to no file.") from exc
+        if exc.errno == errno.ENOENT and os.path.islink(p):
+            raise AudioLoadError(f"{p}: a symbolic link to {os.readlink(p)}, which does not exist.") from exc
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise AudioLoadError(f"{p}: no such file.") from exc
+        raise AudioLoadError(f"{p}: cannot be looked at ({describe_os_error(exc)}).") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise AudioLoadError(f"{p}: is a folder, not an audio file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioLoadError(f"{p}: is not a regular file (a pipe, socket or device); save the song to a file first.")
+    if st.st_size == 0:
+        raise AudioLoadError(f"{p.name}: the file is empty (0 bytes).")
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(64)
+    except PermissionError as exc:
+        raise AudioLoadError(f"{p.name}: permission denied: this user may not read the file.") from exc
+    except OSError as exc:
+        raise AudioLoadError(f"{p.name}: cannot be read ({describe_os_error(exc)}).") from exc
+
+
+def _why_unreadable(p: Path, head: bytes, exc: BaseException) -> str:
+    """libsndfile's refusal in words about the file: what kind of file it is and what is wrong with it."""
+    said = _short(exc)
+    if head.startswith(b"RIFF") and head[8:12] == b"WAVE":
+        fmt = head.find(b"fmt ")
+        if 0 <= fmt <= len(head) - 24:
+            channels, rate = struct.unpack_from("<HI", head, fmt + 10)
+            if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+                return f"its WAV header states a sample rate of {rate} Hz (damaged header)"
+            if channels == 0:
+                return "its WAV header states 0 channels (damaged header)"
+        return f"a WAV file whose header is damaged (libsndfile: {said})"
+    if head.startswith(b"ID3"):
+        size = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7 | head[9] & 0x7F) \
+            if len(head) >= 10 else 10
+        if p.stat().st_size <= size + 4:
+            return "an MP3 file holding only its ID3 tag: no audio follows the tag"
+        return f"an MP3 file (an ID3 tag) whose audio cannot be decoded (libsndfile: {said})"
+    if "does not exist or is not a regular file" in said or "unknown format" in said.lower() \
+            or "Format not recognised" in said:
+        return "not a sound file in any format libsndfile recognises"
+    if "SF_INFO" in said:
+        return f"its header is damaged (libsndfile: {said})"
+    return f"libsndfile says {said!r}"
 
 
 def _header_frames(fh: sf.SoundFile, frames: int) -> int:

@@ -18,6 +18,7 @@ import soundfile as sf
 
 from tests.conftest import SR, tone_mix
 from tests.hardening.corpus import Case, build_corpus
+from tests.hardening.privileges import unprivileged_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["vocals", "drums", "bass", "guitar", "piano", "other"]
@@ -25,13 +26,8 @@ NOBODY = 65534
 
 
 def as_nobody_prefix() -> list[str]:
-    """Under root, a command prefix that runs as `nobody` (root writes into read-only folders)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: a read-only folder cannot be met")
-    return [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    """Under root, a command prefix under which root meets permission bits (see privileges.py)."""
+    return list(unprivileged_prefix())
 
 
 def stemlab(*args: str, prefix: Sequence[str] = (), cwd: Path = ROOT) -> subprocess.CompletedProcess:

@@ -23,6 +23,7 @@ import pytest
 import soundfile as sf
 
 from tests.conftest import SR, tone_mix
+from tests.hardening.privileges import unprivileged_prefix
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 60000
@@ -89,12 +90,12 @@ def test_write_audio_reports_a_full_disk(tmp_path: Path) -> None:
 
 def test_app_export_faults_in_a_subprocess(tmp_path: Path) -> None:
     """Runs test_app_export_faults_child below in its own pytest, limited like a full disk, and as
-    `nobody` under root (root writes into read-only folders)."""
+    root without the right to ignore permission bits (tests/hardening/privileges.py)."""
     prefix: list[str] = []
     child_env = env()
     child_env["STEMLAB_FAULT_CHILD"] = "1"
-    if os.geteuid() == 0 and shutil.which("setpriv"):
-        prefix = [shutil.which("setpriv") or "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    if os.geteuid() == 0:
+        prefix = list(unprivileged_prefix())
         home = Path("/tmp") / f"stemlab-nobody-{os.getpid()}"
         home.mkdir(mode=0o777, exist_ok=True)
         home.chmod(0o777)

@@ -55,16 +55,15 @@ def test_batches_are_a_function_of_the_step(tiny_sets: dict[str, Path], tmp_path
 
 
 def test_one_batch_overfit_loss_falls_tenfold(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
-    cfg = tiny_config(tiny_sets, tmp_path, lr=1e-2, activity_weight=0.0, gain_db=0.0, remix_prob=0.0,
+    """One batch, 150 steps: the loss of the last 20 (their mean, not one noisy step) is under a tenth of
+    the first. Measured over four seeds and one or two threads, it fell 20-270 fold. As the test once ran
+    (lr 1e-2, the 100th step alone) it fell 19-260 fold here but 6 fold on another machine."""
+    cfg = tiny_config(tiny_sets, tmp_path, lr=3e-3, activity_weight=0.0, gain_db=0.0, remix_prob=0.0,
                       channels_last=False, mask_activation="softmax", base_width=8, max_width=32)
     trainer = Trainer(cfg, progress=False)
     batch = ExcerptSource(cfg.train_sets, cfg).batch(0, None)
-    first = None
-    for _ in range(100):
-        sep, _, cnt, _ = trainer.train_step(batch)
-        loss = float(sep.sum())
-        first = loss if first is None else first
-    assert loss < first / 10, (first, loss)
+    losses = [float(trainer.train_step(batch)[0].sum()) for _ in range(150)]
+    assert np.mean(losses[-20:]) < losses[0] / 10, (losses[0], losses[-20:])
 
 
 @pytest.mark.parametrize("weighting,scope", [("unit", "dataset"), ("dwa", "dataset"), ("ebw1", "dataset"),
