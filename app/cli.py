@@ -126,13 +126,15 @@ def _fail(message: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from engine.arguments import path_text
+
     parser = argparse.ArgumentParser(prog="stemlab", description="Take songs apart into stems and remix them.")
     sub = parser.add_subparsers(dest="command")
 
     sep = sub.add_parser("separate", help="separate songs into stems on the command line")
     sep.add_argument("songs", nargs="+", metavar="SONG", help="audio files (WAV, FLAC, OGG, MP3)")
-    sep.add_argument("--out", required=True, help="output folder; each song gets DIR/<song name>/")
-    sep.add_argument("--model", default="bundled", help="model card (.json) or 'bundled' (default)")
+    sep.add_argument("--out", required=True, type=path_text, help="output folder; each song gets DIR/<song name>/")
+    sep.add_argument("--model", default="bundled", type=path_text, help="model card (.json) or 'bundled' (default)")
     sep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     sep.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     sep.add_argument("--threshold", type=float, default=0.5, help="activity threshold (default 0.5)")
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="open the desktop remix app (default)")
     gui.add_argument("songs", nargs="*", metavar="SONG")
-    gui.add_argument("--model", default=None, help="model card (.json) to separate with (default: last used)")
+    gui.add_argument("--model", default=None, type=path_text, help="model card (.json) to separate with (default: last used)")
     gui.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     gui.set_defaults(func=cmd_gui)
 
@@ -172,18 +174,19 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    _setup_threads()
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command is None:
-        args = parser.parse_args(["gui", *(argv or [])])
-    if args.command == "separate":
-        # A terminal closed or a kill ends the run as Ctrl-C does: every unfinished file is removed on the way out.
-        import signal
-
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _interrupt)
+    # Ctrl-C at any moment, while the parser imports the training commands too, ends with exit 130
     try:
+        _setup_threads()
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:
+            args = parser.parse_args(["gui", *(argv or [])])
+        if args.command == "separate":
+            # A terminal closed or a kill ends the run as Ctrl-C does: every unfinished file is removed on the way out.
+            import signal
+
+            for sig in (signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, _interrupt)
         return int(args.func(args))
     except KeyboardInterrupt:
         print("stemlab: interrupted; nothing unfinished was left under a final name", file=sys.stderr)

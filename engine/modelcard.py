@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from .audio import write_text_atomic
 from .errors import AudioWriteError, ModelLoadError
+from .jsonfile import read_json_object
 from .model import IASSUNet
 
 CARD_FORMAT = "stemlab-model-card/1"
@@ -134,21 +135,7 @@ def load_model(model: PathLike = "bundled", allow_untrained: bool = False) -> tu
     (trained=false) is refused unless allow_untrained, so nobody separates with random weights unknowingly.
     """
     card_path = resolve_card_path(model)
-    if not card_path.is_file():
-        raise ModelLoadError(f"{card_path}: not a model card file (a folder, device or pipe).")
-    try:
-        with open(card_path, "rb") as fh:
-            raw = fh.read(MAX_CARD_BYTES + 1)
-        if len(raw) > MAX_CARD_BYTES:
-            raise ModelLoadError(f"{card_path.name}: over {MAX_CARD_BYTES >> 20} MB, too large to be a model card.")
-        if b"\x00" in raw:
-            raise ModelLoadError(f"{card_path.name}: the model card holds NUL bytes; it is not a JSON text file.")
-        data = json.loads(raw.decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-        raise ModelLoadError(f"{card_path.name}: the model card cannot be read ({reason}).") from exc
-    if not isinstance(data, dict):
-        raise ModelLoadError(f"{card_path.name}: the model card must be a JSON object.")
+    data = read_json_object(card_path, "model card", ModelLoadError, MAX_CARD_BYTES)
     card = ModelCard.from_json(data, card_path.name)
     if not card.trained and not allow_untrained:
         raise ModelLoadError(f"{card_path.name}: this model is untrained (random weights); it would not separate anything.")

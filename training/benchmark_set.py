@@ -132,6 +132,11 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
     from training import dataset, labels, render, singer
     from training.songgen import SOURCES, _voice_centre
 
+    if not (isinstance(excerpt_s, (int, float)) and math.isfinite(excerpt_s) and 1.0 <= excerpt_s <= 600.0):
+        raise DataGenerationError(f"--excerpt-s is a length between 1 and 600 seconds, not {excerpt_s}")
+    if max_songs is not None and not 1 <= max_songs <= 100000:
+        raise DataGenerationError(f"--max-songs is a number of songs from 1, not {max_songs}")
+
     fonts = render.resolve_fonts([font], allow_benchmark=True)
     if render.FONTS[font].kind != "gm":
         raise DataGenerationError(f"{font} holds drum kits only; the benchmark needs a full General MIDI font.")
@@ -139,8 +144,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
     sr = renderer.sample_rate
     cfg = STFTConfig()
     files = find_midi_files()[: max_songs]
-    out_dir = Path(out)
-    (out_dir / dataset.SONGS_DIR).mkdir(parents=True, exist_ok=True)
+    out_dir = dataset.make_set_folder(out)
     iterator: Any = files
     if progress:
         from tqdm import tqdm
@@ -230,7 +234,9 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="data/benchmark", help="output folder (default: %(default)s)")
+    from engine.arguments import path_text
+
+    p.add_argument("--out", default="data/benchmark", type=path_text, help="output folder (default: %(default)s)")
     p.add_argument("--excerpt-s", type=float, default=EXCERPT_S)
     p.add_argument("--max-songs", type=int, default=None, help="only the first N MIDI files (for testing)")
     p.add_argument("--font", default=BENCHMARK_FONT,
@@ -243,7 +249,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         m = build_benchmark(args.out, args.excerpt_s, args.max_songs, progress=not args.no_progress, font=args.font)
     except StemLabError as exc:
-        print(f"make-benchmark: {exc}", file=sys.stderr)
+        print(f"stemlab make-benchmark: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a disk full or a folder that cannot be written, met while writing
+        print(f"stemlab make-benchmark: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     print(f"{m['n_songs']} excerpts ({m['hours'] * 60:.1f} min) in {args.out}")
     return 0

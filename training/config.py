@@ -113,6 +113,8 @@ class TrainConfig:
     log_every: int = 10
 
     def validate(self) -> None:
+        if not str(self.out_dir).strip():
+            raise TrainingError("out_dir is empty: name the folder the run writes into")
         if self.weighting not in WEIGHTINGS:
             raise TrainingError(f"weighting must be one of {WEIGHTINGS}, not {self.weighting!r}")
         if self.procedure not in PROCEDURES:
@@ -173,10 +175,6 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise TrainingError(f"{path}: cannot read the training config ({exc})") from exc
-        if not isinstance(data, dict):
-            raise TrainingError(f"{path}: a training config is a JSON object")
-        return cls.from_dict(data)
+        from engine.jsonfile import read_json_object
+
+        return cls.from_dict(read_json_object(path, "training config", TrainingError))

@@ -227,6 +227,24 @@ class MultitrackDataset:
 # Writing
 
 
+def make_set_folder(out: str | Path) -> Path:
+    """Create (or reuse) a set's folder and its songs/ folder, or raise DataGenerationError saying why not:
+    a file in the way, no permission, no space."""
+    from training.errors import DataGenerationError
+
+    out_dir = Path(out)
+    for p in (out_dir, *out_dir.parents):
+        if p.exists() or p.is_symlink():
+            if not p.is_dir():
+                raise DataGenerationError(f"{out_dir}: {p} is a file, not a folder; choose another --out")
+            break
+    try:
+        (out_dir / SONGS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataGenerationError(f"{out_dir}: cannot make the folder ({exc.strerror or exc})") from exc
+    return out_dir
+
+
 def write_song_folder(final_dir: Path, stems: dict[str, np.ndarray], labels: dict[str, np.ndarray],
                       sources: Sequence[str], sample_rate: int, meta: dict[str, Any],
                       keep: Sequence[str] | None = None, store_mixture: bool = False,

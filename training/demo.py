@@ -108,7 +108,9 @@ def make_demo(out: Path = DEFAULT_OUT, seed: int | None = None, font: str = "flu
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder (default: resources/demo)")
+    from engine.arguments import path_argument
+
+    p.add_argument("--out", type=path_argument, default=DEFAULT_OUT, help="folder (default: resources/demo)")
     p.add_argument("--seed", type=int, default=None, help="song seed (default: the first suitable from 2024)")
     p.add_argument("--font", default="fluidr3", help="training SoundFont to render with")
 
@@ -117,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         meta = make_demo(args.out, args.seed, args.font)
     except StemLabError as exc:
-        print(f"make-demo: {exc}", file=sys.stderr)
+        print(f"stemlab make-demo: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a disk full or a folder that cannot be written, met while writing
+        print(f"stemlab make-demo: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     size = sum(f.stat().st_size for f in Path(args.out).rglob("*") if f.is_file())
     print(f"demo song seed {meta['seed']}, {meta['duration_s']:.1f} s, {size / 1e6:.2f} MB in {args.out}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Optional
 
@@ -10,6 +9,7 @@ from engine.model import IASSUNet
 from engine.modelcard import ModelCard, save_model
 from training.checkpoints import load_checkpoint_file
 from training.config import TrainConfig
+from engine.jsonfile import read_json_object
 from training.errors import TrainingError
 from training.models import build_model
 
@@ -28,13 +28,7 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
     net.load_state_dict(state["model"])
     metrics: dict[str, Any] = {"validation": state.get("metrics", {})}
     if metrics_file is not None:
-        try:
-            extra = json.loads(metrics_file.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise TrainingError(f"{metrics_file}: cannot read the metrics ({exc})") from exc
-        if not isinstance(extra, dict):
-            raise TrainingError(f"{metrics_file}: the metrics file must hold a JSON object")
-        metrics.update(extra)
+        metrics.update(read_json_object(metrics_file, "metrics file", TrainingError))
     ckpt = load_checkpoint_file(run / "checkpoint.pt") if (run / "checkpoint.pt").exists() else {}
     training = {
         "recipe": {k: v for k, v in state["config"].items() if k not in ("out_dir",)},

@@ -167,8 +167,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
 
     font_paths = render.resolve_fonts(fonts)
     render.require_fluidsynth()
-    out_dir = Path(out)
-    (out_dir / dataset.SONGS_DIR).mkdir(parents=True, exist_ok=True)
+    out_dir = dataset.make_set_folder(out)
     settings_path = out_dir / "settings.json"
     settings = {"seed": seed, "partial": partial, "max_song_s": max_song_s, "store_mixture": store_mixture,
                 "fonts": sorted(font_paths), "synth_share": synth_share, "generator_version": GENERATOR_VERSION}
@@ -232,10 +231,12 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from engine.arguments import path_text
+
     from training.render import TRAIN_FONTS
 
     p.add_argument("--hours", type=float, required=True, help="hours of songs to generate")
-    p.add_argument("--out", required=True, help="output folder (created; rerun to resume)")
+    p.add_argument("--out", required=True, type=path_text, help="output folder (created; rerun to resume)")
     p.add_argument("--seed", type=int, default=0, help="set seed: same seed, same songs")
     p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes (default: %(default)s)")
     p.add_argument("--fonts", nargs="+", choices=TRAIN_FONTS, default=None,
@@ -255,7 +256,10 @@ def run(args: argparse.Namespace) -> int:
         m = make_data(args.hours, args.out, args.seed, args.workers, args.fonts, args.partial, args.store_mixture,
                       args.max_song_s, progress=not args.no_progress, synth_share=args.synth_share)
     except StemLabError as exc:
-        print(f"make-data: {exc}", file=sys.stderr)
+        print(f"stemlab make-data: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a disk full or a folder that cannot be written, met while writing
+        print(f"stemlab make-data: {exc.filename or args.out}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     st = m.get("last_run", {})
     print(f"{m['n_songs']} songs, {m['hours']:.2f} h in {args.out}; this run: {st.get('songs_this_run')} songs, "

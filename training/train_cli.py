@@ -33,6 +33,7 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    from engine.jsonfile import read_json_object
     from training.errors import TrainingError
 
     base: dict[str, Any] = {}
@@ -40,12 +41,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     if source is None and args.resume and args.out_dir and (Path(args.out_dir) / "config.json").exists():
         source = Path(args.out_dir) / "config.json"
     if source is not None:
-        try:
-            base = json.loads(source.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise TrainingError(f"{source}: cannot read the training config ({exc})") from exc
-        if not isinstance(base, dict):
-            raise TrainingError(f"{source}: a training config is a JSON object")
+        base = read_json_object(source, "training config", TrainingError)
     for f in fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None:
@@ -90,26 +86,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    from engine.arguments import path_text
+
     p = subparsers.add_parser("train", help="train the IASS model (or the Open-Unmix baseline)",
                               description="Train on generated multitrack sets. Flags override --config.")
-    p.add_argument("--config", help="a JSON training config (flags override it)")
+    p.add_argument("--config", type=path_text, help="a JSON training config (flags override it)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     p.add_argument("--quiet", action="store_true")
     _add_config_flags(p)
     p.set_defaults(func=cmd_train)
 
     e = subparsers.add_parser("export-model", help="write a run's best weights as a model card + weights")
-    e.add_argument("--run", required=True, help="the run folder")
-    e.add_argument("--out", required=True, help="the model card to write, e.g. resources/models/iass.json")
+    e.add_argument("--run", type=path_text, required=True, help="the run folder")
+    e.add_argument("--out", type=path_text, required=True, help="the model card to write, e.g. resources/models/iass.json")
     e.add_argument("--name", default="iass")
     e.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "checkpoint.pt", "ema.pt"])
-    e.add_argument("--metrics", help="a JSON file of evaluation metrics to put in the card")
+    e.add_argument("--metrics", type=path_text, help="a JSON file of evaluation metrics to put in the card")
     e.set_defaults(func=cmd_export)
 
     v = subparsers.add_parser("evaluate", help="score a model on a multitrack set (SDR, museval, activity F1)")
-    v.add_argument("--model", default="bundled", help="model card, 'bundled', or a training checkpoint (.pt)")
-    v.add_argument("--set", required=True, help="a set folder (make-data / make-benchmark)")
-    v.add_argument("--out", help="write OUT.md and OUT.json")
+    v.add_argument("--model", type=path_text, default="bundled", help="model card, 'bundled', or a training checkpoint (.pt)")
+    v.add_argument("--set", type=path_text, required=True, help="a set folder (make-data / make-benchmark)")
+    v.add_argument("--out", type=path_text, help="write OUT.md and OUT.json")
     v.add_argument("--threshold", type=float, default=0.5)
     v.add_argument("--median-frames", type=int, default=9)
     v.add_argument("--museval", type=int, default=0, metavar="N", help="also run museval on the first N excerpts")

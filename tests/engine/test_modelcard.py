@@ -57,7 +57,7 @@ def test_card_that_does_not_fit_is_refused(tiny_model: Path, tmp_path: Path, cha
 
 def test_garbage_card_and_missing_weights(tiny_model: Path, tmp_path: Path) -> None:
     (tmp_path / "x.json").write_text("{not json")
-    with pytest.raises(ModelLoadError, match="cannot be read"):
+    with pytest.raises(ModelLoadError, match="cannot read the model card"):
         load_model(tmp_path / "x.json")
     card_path = copy_model(tiny_model, tmp_path)
     (tmp_path / "tiny.safetensors").unlink()

@@ -221,5 +221,5 @@ def test_make_data_refuses_settings_that_cannot_make_a_set(flags: list[str], tmp
     out = tmp_path / "set"
     assert cli.main(["make-data", "--out", str(out), "--no-progress", *flags]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("make-data: ") and len(err.splitlines()) == 1
+    assert err.startswith("stemlab make-data: ") and len(err.splitlines()) == 1
     assert not out.exists()  # refused before anything was written
