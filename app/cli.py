@@ -34,6 +34,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
     from engine import GatingSettings, Separator, StemLabError, load_audio
     from engine.errors import AudioWriteError
     from engine.export import replacing_folder, separate_to_folder, song_folder_names
+    from engine.music import analyse
     from engine.progress import Progress
 
     from engine.gating import MAX_MEDIAN_FRAMES
@@ -74,9 +75,11 @@ def cmd_separate(args: argparse.Namespace) -> int:
                         "model_card": separator.card.name, "model_metrics": separator.card.metrics,
                         "model_load_s": round(load_s, 3), "precision": separator.precision}
                 subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
+                music = analyse(audio.samples, audio.sample_rate) if args.analysis else None
                 with replacing_folder(out_dir) as staging:  # the whole result, or nothing, takes its place
                     meta = separate_to_folder(separator, audio, staging, fmt=args.format, subtype=subtype,
-                                              gating=gating, wiener=args.wiener, info=info, progress=on_progress)
+                                              gating=gating, wiener=args.wiener, info=info, progress=on_progress,
+                                              music=music)
             for note in meta["notes"]:
                 print(f"note: {path.name}: {note}", file=sys.stderr)
             total = meta["timings_s"]["total_s"]
@@ -145,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--format", default="wav", choices=["wav", "flac"])
     sep.add_argument("--bits", choices=["16", "24", "float"], help="sample format (default float WAV / 24-bit FLAC)")
     sep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sep.add_argument("--no-analysis", dest="analysis", action="store_false",
+                     help="skip tempo, beats and key (separation.json's tempo_bpm and key, beats.csv)")
     sep.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     sep.set_defaults(func=cmd_separate)
 

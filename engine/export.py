@@ -26,6 +26,7 @@ import soxr
 from .audio import Audio, describe_os_error, open_sound_writer, write_audio, write_text_atomic
 from .errors import AudioWriteError
 from .gating import GatingSettings, GatingSpec, gate_envelope, gates
+from .music import MusicInfo
 from .progress import Progress, ProgressCallback, check_cancel
 from .separator import SeparationResult, Separator, describe_gating
 
@@ -151,16 +152,20 @@ def _make_dir(out_dir: Path) -> None:
 
 
 def _write_meta(out_dir: Path, meta: dict[str, Any], sources: Sequence[str], activity: np.ndarray,
-                frame_rate: float) -> list[Path]:
-    csv_path = write_text_atomic(out_dir / "activity.csv", activity_csv_parts(sources, activity, frame_rate))
-    json_path = write_text_atomic(out_dir / "separation.json", json.dumps(meta, indent=2) + "\n")
-    return [csv_path, json_path]
+                frame_rate: float, music: Optional[MusicInfo] = None) -> list[Path]:
+    written = [write_text_atomic(out_dir / "activity.csv", activity_csv_parts(sources, activity, frame_rate))]
+    if music is not None:  # the song's tempo and key in the summary, its beats beside it
+        meta.update(music.summary())
+        meta["files"] = list(meta.get("files", [])) + ["beats.csv"]
+        written.append(write_text_atomic(out_dir / "beats.csv", music.beats_csv()))
+    written.append(write_text_atomic(out_dir / "separation.json", json.dumps(meta, indent=2) + "\n"))
+    return written
 
 
 def export_separation(result: SeparationResult, out_dir: Path, *, fmt: str = "wav", subtype: Optional[str] = None,
                       sources: Optional[Sequence[str]] = None, info: Optional[dict[str, Any]] = None,
                       progress: Optional[ProgressCallback] = None,
-                      cancel: Optional[threading.Event] = None) -> list[Path]:
+                      cancel: Optional[threading.Event] = None, music: Optional[MusicInfo] = None) -> list[Path]:
     """Write `<source>.<fmt>` for each source, activity.csv and separation.json into out_dir.
 
     Returns the paths written. Each file is atomic; a failure raises AudioWriteError.
@@ -178,7 +183,7 @@ def export_separation(result: SeparationResult, out_dir: Path, *, fmt: str = "wa
                  result.n_samples, result, result.gating, result.wiener, result.device, result.timings,
                  result.notes, [p.name for p in written] + ["activity.csv", "separation.json"])
     meta.update(info or {})
-    return written + _write_meta(out_dir, meta, result.sources, result.activity, result.frame_rate)
+    return written + _write_meta(out_dir, meta, result.sources, result.activity, result.frame_rate, music)
 
 
 def _meta(model: str, sources: Sequence[str], sample_rate: int, model_rate: int, n_samples: int,
@@ -197,7 +202,7 @@ def _meta(model: str, sources: Sequence[str], sample_rate: int, model_rate: int,
 def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt: str = "wav",
                        subtype: Optional[str] = None, gating: GatingSpec = GatingSettings(), wiener: bool = False,
                        info: Optional[dict[str, Any]] = None, progress: Optional[ProgressCallback] = None,
-                       cancel: Optional[threading.Event] = None) -> dict[str, Any]:
+                       cancel: Optional[threading.Event] = None, music: Optional[MusicInfo] = None) -> dict[str, Any]:
     """Separate a song straight into out_dir with memory bounded by the chunk size (plus the song).
 
     The network's ungated stems stream into hidden temporary float files beside the outputs; each is
@@ -210,7 +215,7 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
     if wiener:
         result = separator.separate(audio, gating=gating, wiener=True, keep_for_regate=False,
                                     progress=progress, cancel=cancel)
-        export_separation(result, out_dir, fmt=fmt, subtype=subtype, info=info, cancel=cancel)
+        export_separation(result, out_dir, fmt=fmt, subtype=subtype, info=info, cancel=cancel, music=music)
         return json.loads((out_dir / "separation.json").read_text())
     sources = separator.sources
     cfg = separator.stft_config
@@ -260,7 +265,7 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
         meta = _meta(separator.card.name, sources, rate, separator.sample_rate, n_song, separator, gating, False,
                      separator.device_description, timings, notes, files + ["activity.csv", "separation.json"])
         meta.update(info or {})
-        _write_meta(out_dir, meta, sources, activity, separator.sample_rate / cfg.hop_length)
+        _write_meta(out_dir, meta, sources, activity, separator.sample_rate / cfg.hop_length, music)
         return meta
     except (OSError, sf.LibsndfileError) as exc:
         done = f" ({', '.join(files)} were written completely)" if files else ""

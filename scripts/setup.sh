@@ -35,7 +35,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # openunmix and museval are checked as installed, not imported: their packages import torchaudio and
 # ffmpeg-needing musdb, which StemLab stands in for at import time (training/models.py, training/evaluate.py).
-if ! .venv/bin/python -c "import engine, app, training, torch, PySide6, matplotlib, importlib.metadata as m; [m.version(p) for p in ('openunmix', 'museval', 'pyworld')]" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import engine, app, training, torch, PySide6, matplotlib, librosa, importlib.metadata as m; [m.version(p) for p in ('openunmix', 'museval', 'pyworld')]" >/dev/null 2>&1; then
   .venv/bin/pip install -q --upgrade pip
   # The CPU build of torch first (a file on this disk here); pyproject accepts a range for GPU users.
   .venv/bin/pip install -q "torch==2.13.0"

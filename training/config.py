@@ -131,6 +131,9 @@ class TrainConfig:
             raise TrainingError("ebw_scope must be dataset or batch")
         for name, low, high in _RANGES:
             value = getattr(self, name)
+            if isinstance(value, float) and value == 0.0:
+                value = 0.0  # -0.0 would pass the range and then make uniform(-g, g) refuse its bounds
+                setattr(self, name, value)
             # written as "not (low <= value <= high)" so that NaN fails too
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
                 raise TrainingError(f"{name} must lie between {low:g} and {high:g}, not {value!r}")

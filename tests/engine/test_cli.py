@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import soundfile as sf
 
 SOURCES = ["vocals", "drums", "bass", "guitar", "piano", "other"]
@@ -55,3 +56,25 @@ def test_no_bundled_model_is_said_plainly(song_file: Path, tmp_path: Path) -> No
 def test_untrained_model_is_refused_without_the_flag(tiny_model: Path, song_file: Path, tmp_path: Path) -> None:
     res = stemlab("separate", str(song_file), "--out", str(tmp_path / "o"), "--model", str(tiny_model))
     assert res.returncode == 2 and "untrained" in res.stderr
+
+
+def test_separate_writes_tempo_key_and_beats(tiny_model: Path, tmp_path: Path) -> None:
+    from tests.engine.test_music import SR, C, F, G, song
+
+    path = tmp_path / "in c.wav"
+    sf.write(path, song(120.0, 16.0, [C, F, G, C]).T, SR)
+    r = stemlab("separate", str(path), "--out", str(tmp_path / "out"), "--model", str(tiny_model),
+                "--allow-untrained", "--quiet")
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "out" / "in c"
+    meta = json.loads((folder / "separation.json").read_text())
+    assert abs(meta["tempo_bpm"] - 120.0) < 4.8 and meta["key"] == "C major" and meta["beats_per_bar"] == 4
+    assert "beats.csv" in meta["files"]
+    rows = list(csv.DictReader((folder / "beats.csv").open()))
+    assert len(rows) == meta["n_beats"] > 20 and {r["downbeat"] for r in rows} == {"0", "1"}
+    times = [float(r["time_s"]) for r in rows]
+    assert times == sorted(times) and sum(r["downbeat"] == "1" for r in rows) == pytest.approx(len(rows) / 4, abs=2)
+    r = stemlab("separate", str(path), "--out", str(tmp_path / "plain"), "--model", str(tiny_model),
+                "--allow-untrained", "--quiet", "--no-analysis")
+    assert r.returncode == 0 and not (tmp_path / "plain" / "in c" / "beats.csv").exists()
+    assert "tempo_bpm" not in json.loads((tmp_path / "plain" / "in c" / "separation.json").read_text())

@@ -211,8 +211,11 @@ def make_case(rng: random.Random, sb: Sandbox, table: dict[str, list[tuple[str, 
             case.changed.append(f"{flag} {' '.join(map(repr, value))}")
             if flag in ("--out", "--out-dir") and value:
                 case.outputs.append(os.path.normpath(value[0]))  # asked to write there
+                stem = os.path.splitext(os.path.normpath(value[0]))[0]
                 if command == "export-model":  # a card's weights lie beside it, named after it
-                    case.outputs.append(os.path.splitext(os.path.normpath(value[0]))[0] + ".safetensors")
+                    case.outputs.append(stem + ".safetensors")
+                if command == "evaluate":  # --out R writes R.md and R.json
+                    case.outputs += [os.path.normpath(value[0]) + ".md", os.path.normpath(value[0]) + ".json"]
         elif what < 0.85 and command in ("separate", "gui"):
             song = rng.choice(sb.files + ["in/song.flac", "-", "--", "in/song.wav"])
             pos = 1 if command == "gui" or rng.random() < 0.5 else len(case.argv)
