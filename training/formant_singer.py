@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from training.singer import (SingerError, SungNote, VoiceSettings, _clean_text, _drift_fn, _groups,
-                             _phrases, _pitch_cents, _validated)
+                             _notes_to_sing, _phrases, _pitch_cents)
 
 __all__ = ["CodeVoice", "code_voice", "phonemes", "sing"]
 
@@ -361,13 +361,7 @@ def sing(notes: Sequence[SungNote], sample_rate: int = 44100, voice: VoiceSettin
         raise SingerError(f"sample_rate must be a whole number of at least 8000 Hz, got {sample_rate!r}")
     sr = int(sample_rate)
     timbre = timbre or code_voice(voice)
-    clean = _validated(notes)
-    if total_s is None:
-        total_s = (clean[-1].end_s if clean else 0.0) + 0.5
-    if not math.isfinite(total_s) or total_s < 0:
-        raise SingerError(f"total_s must be a finite length >= 0, got {total_s!r}")
-    n_out = round(total_s * sr)
-    clean = [nt for nt in clean if nt.start_s < total_s]
+    clean, total_s, n_out = _notes_to_sing(notes, total_s, sr)
     if not clean:
         return np.zeros(n_out, dtype=np.float32)
     rng = np.random.default_rng([voice.seed, 78])

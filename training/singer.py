@@ -352,6 +352,18 @@ def _validated(notes: Sequence[SungNote]) -> list[SungNote]:
     return out
 
 
+def _notes_to_sing(notes: Sequence[SungNote], total_s: float | None, sample_rate: int
+                   ) -> tuple[list[SungNote], float, int]:
+    """(the valid notes that start before the end, the length in seconds, the length in samples); the
+    length defaults to the last note's end and half a second."""
+    clean = _validated(notes)
+    if total_s is None:
+        total_s = (clean[-1].end_s if clean else 0.0) + 0.5
+    if not math.isfinite(total_s) or total_s < 0:
+        raise SingerError(f"total_s must be a finite length >= 0, got {total_s!r}")
+    return [nt for nt in clean if nt.start_s < total_s], total_s, round(total_s * sample_rate)
+
+
 def _phrases(notes: list[SungNote]) -> list[list[SungNote]]:
     """Split into legato phrases: runs of notes each starting where the previous one ends."""
     phrases: list[list[SungNote]] = []
@@ -553,13 +565,7 @@ def sing(notes: Sequence[SungNote], sample_rate: int = 44100, voice: VoiceSettin
         raise SingerError(f"sample_rate must be a positive integer, got {sample_rate!r}")
     if not 0.5 <= voice.formant_shift <= 2.0:
         raise SingerError(f"formant_shift {voice.formant_shift} is outside 0.5..2.0")
-    clean = _validated(notes)
-    if total_s is None:
-        total_s = (clean[-1].end_s if clean else 0.0) + 0.5
-    if not math.isfinite(total_s) or total_s < 0:
-        raise SingerError(f"total_s must be a finite length >= 0, got {total_s!r}")
-    n_out = round(total_s * sample_rate)
-    clean = [nt for nt in clean if nt.start_s < total_s]
+    clean, total_s, n_out = _notes_to_sing(notes, total_s, sample_rate)
     if not clean:
         return np.zeros(n_out, dtype=np.float32)
 
