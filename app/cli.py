@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 DEMO_SONG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "demo.ogg"
 
@@ -39,12 +39,15 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     from engine.gating import MAX_MEDIAN_FRAMES
 
-    if not 1 <= args.median_frames <= MAX_MEDIAN_FRAMES:
+    if args.median_frames is not None and not 1 <= args.median_frames <= MAX_MEDIAN_FRAMES:
         return _fail(f"--median-frames must lie between 1 and {MAX_MEDIAN_FRAMES}")
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         return _fail("--threshold must lie between 0 and 1")
     mode = "none" if args.no_gating else ("soft" if args.soft_gating else "binary")
-    gating = GatingSettings(mode=mode, threshold=args.threshold, median_frames=args.median_frames)
+    # no gating option given: the model card's tuned gating per stem (or the default where it has none)
+    chosen = args.no_gating or args.soft_gating or args.threshold is not None or args.median_frames is not None
+    gating: Any = GatingSettings(mode=mode, threshold=0.5 if args.threshold is None else args.threshold,
+                                 median_frames=9 if args.median_frames is None else args.median_frames)
     try:
         t0 = time.perf_counter()
         separator = Separator.load(args.model, device=args.device, precision=args.precision,
@@ -54,6 +57,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
         load_s = time.perf_counter() - t0
         print(f"Model {separator.card.name} on {separator.device_description}; sources: "
               f"{', '.join(separator.sources)}", file=sys.stderr)
+        if not chosen:
+            gating = separator.card.default_gating()
     except StemLabError as exc:
         return _fail(str(exc))
     failures = 0
@@ -73,7 +78,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
                     bar.refresh()
                 info = {"input": str(path), "input_channels": audio.source_channels,
                         "model_card": separator.card.name, "model_metrics": separator.card.metrics,
-                        "model_load_s": round(load_s, 3), "precision": separator.precision}
+                        "model_load_s": round(load_s, 3), "precision": separator.precision,
+                        "gating_from": "the command line" if chosen else "the model card"}
                 subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
                 music = analyse(audio.samples, audio.sample_rate) if args.analysis else None
                 with replacing_folder(out_dir) as staging:  # the whole result, or nothing, takes its place
@@ -140,8 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     sep.add_argument("--model", default="bundled", type=path_text, help="model card (.json) or 'bundled' (default)")
     sep.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
     sep.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
-    sep.add_argument("--threshold", type=float, default=0.5, help="activity threshold (default 0.5)")
-    sep.add_argument("--median-frames", type=int, default=9, help="median filter length in frames (default 9)")
+    sep.add_argument("--threshold", type=float, default=None,
+                     help="activity threshold for every stem (default: the model card's per stem, else 0.5)")
+    sep.add_argument("--median-frames", type=int, default=None,
+                     help="median filter length in frames for every stem (default: the card's, else 9)")
     sep.add_argument("--no-gating", action="store_true", help="do not gate masks by predicted activity")
     sep.add_argument("--soft-gating", action="store_true", help="multiply masks by the activity probability")
     sep.add_argument("--wiener", action="store_true", help="refine stems with a multichannel Wiener filter")

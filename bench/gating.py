@@ -80,10 +80,17 @@ def main() -> int:
     ap.add_argument("--default-report", help="an evaluation JSON of this model on --set with the default gating "
                                              "(`stemlab evaluate --out`), reused instead of evaluating again")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--tuned-out", help="write the tuned gating as a JSON file for `stemlab export-model --gating`")
     args = ap.parse_args()
     sources, config, val_items = separated(args.model, args.val, args.limit)
     tuned = tune(sources, config, val_items)
     print("tuned on validation:", json.dumps(tuned))
+    if args.tuned_out:
+        Path(args.tuned_out).write_text(json.dumps({
+            "per_source": {s: {"mode": "binary", "threshold": t, "median_frames": m} for s, (t, m) in tuned.items()},
+            "tuned_on": args.val, "how": "bench/gating.py: per stem, the threshold and median length of the best "
+                                         f"mean SDR over thresholds {list(THRESHOLDS)} and lengths {list(MEDIANS)}"},
+            indent=2) + "\n")
     spec = {s: GatingSettings(threshold=t, median_frames=m) for s, (t, m) in tuned.items()}
     if args.default_report:
         default = json.loads(Path(args.default_report).read_text())

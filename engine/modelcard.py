@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from .audio import write_text_atomic
 from .errors import AudioWriteError, ModelLoadError
+from .gating import GatingSettings, GatingSpec
 from .jsonfile import read_json_object
 from .model import IASSUNet
 
@@ -45,6 +46,16 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     notes: str = ""
     format: str = CARD_FORMAT
+    # the gating this model separates best with, per source: {"per_source": {source: {"mode", "threshold",
+    # "median_frames"}}, "tuned_on": ..., "how": ...}; sources it leaves out gate as GatingSettings()
+    gating: dict[str, Any] = field(default_factory=dict)
+
+    def default_gating(self) -> GatingSpec:
+        """The card's tuned gating per source, or the plain default where it has none."""
+        per = (self.gating or {}).get("per_source") or {}
+        if not per:
+            return GatingSettings()
+        return {s: GatingSettings(**per[s]) if s in per else GatingSettings() for s in self.sources}
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str) -> "ModelCard":
@@ -80,6 +91,17 @@ class ModelCard:
             raise ModelLoadError(f"{where}: max_bin {card.max_bin} exceeds the STFT's {card.n_fft // 2 + 1} bins.")
         if not isinstance(card.weights, str) or Path(card.weights).name != card.weights:
             raise ModelLoadError(f"{where}: 'weights' must be a file name beside the card, not a path.")
+        if not isinstance(card.gating, dict) or not isinstance(card.gating.get("per_source", {}), dict):
+            raise ModelLoadError(f"{where}: 'gating' must be an object with a 'per_source' object.")
+        for source, settings in card.gating.get("per_source", {}).items():
+            if source not in card.sources or not isinstance(settings, dict) or \
+                    not set(settings) <= {"mode", "threshold", "median_frames"}:
+                raise ModelLoadError(f"{where}: gating for {source!r} is not one of the model's sources with "
+                                     "mode, threshold and median_frames.")
+            try:
+                GatingSettings(**settings)
+            except (TypeError, ValueError) as exc:
+                raise ModelLoadError(f"{where}: gating for {source!r}: {exc}.") from exc
         # Without the digest a damaged weights file could load and separate garbage: require it.
         if not isinstance(card.sha256, str) or len(card.sha256) != 64 or not set(card.sha256) <= set(HEX):
             raise ModelLoadError(f"{where}: the model card lacks the sha256 of its weights, so they cannot be "
@@ -177,7 +199,7 @@ def load_model(model: PathLike = "bundled", allow_untrained: bool = False) -> tu
 def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: int, n_fft: int, hop_length: int,
                trained: bool = True, training: Optional[dict[str, Any]] = None,
                metrics: Optional[dict[str, Any]] = None, notes: str = "", version: str = "1",
-               half: bool = False) -> ModelCard:
+               half: bool = False, gating: Optional[dict[str, Any]] = None) -> ModelCard:
     """Write weights (safetensors) and card atomically; returns the card.
 
     half=True stores floating-point weights as float16 (half the size; they load into float32
@@ -205,7 +227,8 @@ def save_model(net: IASSUNet, card_path: PathLike, *, name: str, sample_rate: in
         card = ModelCard(name=name, sources=list(net.sources), sample_rate=sample_rate, n_fft=n_fft,
                          hop_length=hop_length, max_bin=net.n_bins, architecture=net.architecture(),
                          weights=weights_name, sha256=sha256_file(tmp), version=version, trained=trained,
-                         training=training or {}, metrics=metrics or {}, notes=notes)
+                         training=training or {}, metrics=metrics or {}, notes=notes, gating=gating or {})
+        ModelCard.from_json(asdict(card), card_path.name)  # a card it writes must load: gating checked too
         write_text_atomic(card_tmp, json.dumps(asdict(card), indent=2) + "\n")
         os.replace(tmp, weights_path)
         os.replace(card_tmp, card_path)

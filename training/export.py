@@ -9,13 +9,15 @@ from engine.model import IASSUNet
 from engine.modelcard import ModelCard, save_model
 from training.checkpoints import load_checkpoint_file
 from training.config import TrainConfig
+from engine.errors import ModelLoadError
 from engine.jsonfile import read_json_object
 from training.errors import TrainingError
 from training.models import build_model
 
 
 def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best.pt",
-               metrics_file: Optional[Path] = None, half: bool = True) -> ModelCard:
+               metrics_file: Optional[Path] = None, half: bool = True,
+               gating_file: Optional[Path] = None) -> ModelCard:
     path = run / checkpoint
     if not path.exists():
         raise TrainingError(f"{path}: no such checkpoint")
@@ -38,6 +40,11 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
         "data": "songs written by StemLab's generator (training/songgen.py), rendered stem by stem with "
                 "training SoundFonts; never TimGM6mb or real composers' songs",
     }
+    gating = read_json_object(gating_file, "gating file", TrainingError) if gating_file is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
-    return save_model(net, out, name=name, sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
-                      hop_length=cfg.hop_length, trained=True, training=training, metrics=metrics, half=half)
+    try:
+        return save_model(net, out, name=name, sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
+                          hop_length=cfg.hop_length, trained=True, training=training, metrics=metrics, half=half,
+                          gating=gating)
+    except ModelLoadError as exc:  # the gating file does not fit the model
+        raise TrainingError(f"{gating_file}: {exc}") from exc

@@ -71,7 +71,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         card = export_run(Path(args.run), Path(args.out), name=args.name, checkpoint=args.checkpoint,
-                          metrics_file=Path(args.metrics) if args.metrics else None)
+                          metrics_file=Path(args.metrics) if args.metrics else None,
+                          gating_file=Path(args.gating) if args.gating else None)
     except StemLabError as exc:
         print(f"stemlab export-model: {exc}", file=sys.stderr)
         return 2
@@ -102,6 +103,9 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     e.add_argument("--name", default="iass")
     e.add_argument("--checkpoint", default="best.pt", choices=["best.pt", "checkpoint.pt", "ema.pt"])
     e.add_argument("--metrics", type=path_text, help="a JSON file of evaluation metrics to put in the card")
+    e.add_argument("--gating", type=path_text,
+                   help="a JSON file of the gating per stem the model separates with by default "
+                        "(bench/gating.py --tuned-out writes one)")
     e.set_defaults(func=cmd_export)
 
     v = subparsers.add_parser("evaluate", help="score a model on a multitrack set (SDR, museval, activity F1)")

@@ -108,3 +108,42 @@ def test_what_is_not_a_card_is_refused_without_reading_it_all(tiny_model: Path, 
     card_path.write_text(" " * (2 << 20))
     with pytest.raises(ModelLoadError, match="too large"):
         load_model(card_path, allow_untrained=True)
+
+
+def test_a_card_carries_its_gating_per_stem_and_the_cli_uses_it(tiny_model: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from engine.gating import GatingSettings
+    from engine.modelcard import ModelCard
+
+    card_path = copy_model(tiny_model, tmp_path)
+    data = json.loads(card_path.read_text())
+    data["gating"] = {"per_source": {"drums": {"mode": "binary", "threshold": 0.2, "median_frames": 25},
+                                     "bass": {"mode": "none"}}, "tuned_on": "data/val"}
+    card_path.write_text(json.dumps(data))
+    _, card = load_model(card_path, allow_untrained=True)
+    spec = card.default_gating()
+    assert isinstance(spec, dict) and spec["drums"] == GatingSettings("binary", 0.2, 25)
+    assert spec["bass"].mode == "none" and spec["vocals"] == GatingSettings()
+    for bad in ({"per_source": {"kazoo": {"threshold": 0.5}}}, {"per_source": {"drums": {"threshold": 2.0}}},
+                {"per_source": {"drums": {"speed": 1}}}, {"per_source": []}):
+        with pytest.raises(ModelLoadError, match="gating"):
+            ModelCard.from_json({**data, "gating": bad}, "x.json")
+    # no gating option: the card's; --threshold: that one for every stem
+    from tests.conftest import SR, tone_mix
+    import soundfile as sf
+
+    song = tmp_path / "song.wav"
+    sf.write(song, tone_mix(2.0).T, SR)
+    for extra, want in (([], {"drums": 0.2, "vocals": 0.5}), (["--threshold", "0.7"], {"drums": 0.7, "vocals": 0.7})):
+        out = tmp_path / f"out{len(extra)}"
+        r = subprocess.run([sys.executable, "-m", "app.cli", "separate", str(song), "--out", str(out), "--model",
+                            str(card_path), "--allow-untrained", "--quiet", "--no-analysis", *extra],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        meta = json.loads((out / "song" / "separation.json").read_text())
+        for s, t in want.items():
+            assert meta["gating"][s]["threshold"] == t, meta["gating"]
+        assert meta["gating_from"] == ("the model card" if not extra else "the command line")
