@@ -42,7 +42,7 @@ WORK = {"--hours", "--max-steps", "--max-minutes", "--limit", "--museval", "--ma
         "--val-excerpts", "--depth", "--base-width", "--max-width", "--activity-hidden", "--umx-hidden",
         "--n-fft", "--max-bin", "--fly-max-song-s", "--val-seconds", "--partial", "--threads", "--num-workers"}
 BAD_NUMBERS = ["-1", "0", "nan", "inf", "-inf", "1e400", "-1e309", "abc", "", "0x1F", "1,5", "½", "9" * 40,
-               "1e-320", "--", "-0", " 3", "None"]
+               "1e-320", "--", "-0", " -3", "None"]
 SOME_NUMBERS = ["1", "3", "0.5", "0.99", "7", "12"]
 TEXTS = ["", " ", "x" * 300, "../../etc/passwd", "a/b", "-", "--out", "über", "😀", "\t", "con", "nul",
          "name,with,commas", "line\nbreak"]
@@ -214,8 +214,8 @@ def make_case(rng: random.Random, sb: Sandbox, table: dict[str, list[tuple[str, 
                 stem = os.path.splitext(os.path.normpath(value[0]))[0]
                 if command == "export-model":  # a card's weights lie beside it, named after it
                     case.outputs.append(stem + ".safetensors")
-                if command == "evaluate":  # --out R writes R.md and R.json
-                    case.outputs += [os.path.normpath(value[0]) + ".md", os.path.normpath(value[0]) + ".json"]
+                if command == "evaluate":  # --out R writes R.md and R.json (R's own suffix replaced)
+                    case.outputs += [stem + ".md", stem + ".json"]
         elif what < 0.85 and command in ("separate", "gui"):
             song = rng.choice(sb.files + ["in/song.flac", "-", "--", "in/song.wav"])
             pos = 1 if command == "gui" or rng.random() < 0.5 else len(case.argv)
@@ -237,7 +237,7 @@ def judge(case: Case, sb: Sandbox, before: dict[str, str]) -> Verdict:
     t0 = time.monotonic()
     proc = subprocess.Popen([sys.executable, "-m", "app.cli", *case.argv], cwd=sb.root, env=env,
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            errors="replace", start_new_session=True)
+                            errors="replace", start_new_session=True, preexec_fn=_default_signals)
     problems: list[str] = []
     try:
         if case.signal_after_s is not None:
@@ -272,6 +272,13 @@ def judge(case: Case, sb: Sandbox, before: dict[str, str]) -> Verdict:
         if not _under(rel, case.outputs + ["runs", "data", "out"]):
             problems.append(f"wrote {rel} outside its output folders")
     return Verdict(case, rc if rc is not None else -999, seconds, problems, err[-800:])
+
+
+def _default_signals() -> None:
+    """A harness started in the background by a shell inherits SIGINT ignored, and so would every case:
+    Ctrl-C must reach each command as it reaches one run from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
 
 
 def _under(rel: str, folders: list[str]) -> bool:
