@@ -18,7 +18,9 @@ SPEC_BANDS = 160
 SPEC_FMIN = 30.0
 SPEC_MAX_COLUMNS = 2400
 OVERVIEW_BUCKETS = 6000
-DB_FLOOR = -100.0
+DB_FLOOR = -100.0  # what silence reads in an image (power is floored here before the log)
+DISPLAY_RANGE_DB = 75.0  # the colour map spans this much below the loudest band
+DISPLAY_TOP_MIN_DB = -60.0  # a quiet song's top is not pulled up to its own faint peak
 
 
 @dataclass
@@ -49,6 +51,22 @@ class Spectrogram:
     @property
     def duration_s(self) -> float:
         return self.image.shape[0] * self.column_s
+
+
+def display_levels(image: np.ndarray) -> tuple[float, float]:
+    """(low, high) dB for drawing a spectrogram image: the colour map's bottom to its top.
+
+    The top sits at the loudest band (rounded up to 5 dB, at least DISPLAY_TOP_MIN_DB), the bottom
+    DISPLAY_RANGE_DB below it but never below DB_FLOOR, so silence (DB_FLOOR) is always the lowest
+    colour: a silent or very quiet song must not draw its floor in the middle of the scale.
+    Non-finite values are ignored; an empty image gets the range of silence.
+    """
+    values = np.asarray(image, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else DB_FLOOR
+    high = float(np.ceil(max(top, DISPLAY_TOP_MIN_DB) / 5.0) * 5.0)
+    low = max(high - DISPLAY_RANGE_DB, DB_FLOOR)
+    return low, high
 
 
 def mono(samples: np.ndarray) -> np.ndarray:

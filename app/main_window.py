@@ -16,8 +16,17 @@ from typing import Any, Optional
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence, QShortcut
+from PySide6.QtCore import QEvent, QRect, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeyEvent,
+    QKeySequence,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -38,7 +47,9 @@ from PySide6.QtWidgets import (
 )
 
 from . import analysis, theme
+from .about import about_html
 from .export_dialog import ExportDialog
+from .keys import shift_digit
 from .mixer import Mixer, StripSettings
 from .monitor import StallMonitor
 from .playback import Player
@@ -47,6 +58,7 @@ from .widgets import (
     MIX_SPEC_HEIGHT,
     OVERVIEW_HEIGHT,
     SPEC_COLORMAP,
+    ElidedLabel,
     LogFreqAxis,
     MasterHeader,
     MessageBar,
@@ -89,6 +101,12 @@ DETAIL_MAX_SAMPLES = 4_000_000
 TILE_MIN_COLUMNS = 1000
 TILE_MAX_S = 900.0
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+# The window first opens centred, at SCREEN_SHARE of the screen's available area (panels excluded)
+# but at least PREFERRED_SIZE, and never larger than that area; it cannot be made smaller than
+# MINIMUM_SIZE, nor narrower than its toolbar up to the clock (unless the area is smaller still).
+PREFERRED_SIZE = QSize(1560, 960)
+SCREEN_SHARE = 0.8
+MINIMUM_SIZE = QSize(960, 600)
 NO_MODEL_HELP = (
     "Train one with <code>stemlab train</code>, or choose a model card with "
     "<b>File ▸ Load model…</b>. You can still open, view and play songs."
@@ -136,7 +154,6 @@ class MainWindow(QMainWindow):
         self.allow_untrained = allow_untrained
         self.setWindowTitle("StemLab")
         self.setAcceptDrops(True)
-        self.resize(1560, 960)
         self.runner = JobRunner(self)
         self.result_lock = threading.Lock()
         self.regates = RegateQueue(self.runner, self.result_lock, self)
@@ -171,6 +188,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_shortcuts()
         self._restore_settings()
+        self.fit_to_screen()
         self._update_actions()
         self.ui_timer = QTimer(self)
         self.ui_timer.setInterval(33)
@@ -311,6 +329,20 @@ class MainWindow(QMainWindow):
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.addToolBar(tb)
+        # Toolbar buttons show short words (the menus keep the full names), so the row fits a
+        # 1280-pixel screen with the clock on it.
+        for a, word in (
+            (self.act_open, "Open"),
+            (self.act_save_session, "Save"),
+            (self.act_export, "Export"),
+            (self.act_separate, "Separate"),
+            (self.act_cancel, "Cancel"),
+            (self.act_play, "Play"),
+            (self.act_stop, "Stop"),
+            (self.act_loop, "Loop"),
+            (self.act_ab, "A/B"),
+        ):
+            a.setIconText(word)
         for a in (self.act_open, self.act_save_session, self.act_export):
             tb.addAction(a)
         tb.addSeparator()
@@ -322,13 +354,12 @@ class MainWindow(QMainWindow):
         self.clock = QLabel("0:00.0 / 0:00.0")
         self.clock.setObjectName("Clock")
         self.clock.setToolTip("Playhead / song length")
+        self.clock.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
         tb.addWidget(self.clock)
-        spacer = QWidget()
-        spacer.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        tb.addWidget(spacer)
-        self.model_label = QLabel("Loading model…")
+        # The model label takes the rest of the row and gives way first (cut with "…"): the clock
+        # and the transport never go to the overflow menu.
+        self.model_label = ElidedLabel("Loading model…")
         self.model_label.setObjectName("Dim")
-        self.model_label.setToolTip("The separation model and the device it runs on")
         tb.addWidget(self.model_label)
         self.toolbar = tb
 
@@ -508,15 +539,94 @@ class MainWindow(QMainWindow):
     def _build_shortcuts(self) -> None:
         for k in range(9):
             QShortcut(QKeySequence(str(k + 1)), self, activated=lambda k=k: self.toggle_solo(k))
-            QShortcut(QKeySequence(f"Shift+{k + 1}"), self, activated=lambda k=k: self.toggle_mute(k))
-        # Shift+digit arrives as the shifted symbol on most layouts
-        for k, sym in enumerate("!@#$%^&*("):
-            QShortcut(QKeySequence(sym), self, activated=lambda k=k: self.toggle_mute(k))
+        # Shift+digit (mute) is no QShortcut: see event() and app.keys. Sliders and spin boxes keep
+        # their arrow keys while focused (app.keys.KeepNavigationKeys); elsewhere they seek.
         QShortcut(QKeySequence("Left"), self, activated=lambda: self.nudge(-5.0))
         QShortcut(QKeySequence("Right"), self, activated=lambda: self.nudge(5.0))
 
+    def _mute_key(self, event: QKeyEvent) -> Optional[int]:
+        """The stem index (0-based) a Shift+digit press mutes, or None for any other key."""
+        n = shift_digit(event, QGuiApplication.platformName())
+        return None if n is None else n - 1
+
+    def event(self, event: QEvent) -> bool:
+        # Before a press goes to the shortcuts, Qt offers it to the focused widget as ShortcutOverride,
+        # propagating to its parents up to here. Reaching the window means no focused text field
+        # wants it as typing: Shift+digit is then this window's shortcut, as a QShortcut would be.
+        # Accepting keeps the shortcut map off it (a layout's shifted symbol may be another shortcut).
+        if event.type() == QEvent.Type.ShortcutOverride and isinstance(event, QKeyEvent):
+            k = self._mute_key(event)
+            if k is not None:
+                if not event.isAutoRepeat():  # holding the key must not flicker the mute
+                    self.toggle_mute(k)
+                event.accept()
+                return True
+        return super().event(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 (Qt's spelling)
+        if self._mute_key(event) is not None:
+            event.accept()  # the press that follows a Shift+digit handled in event(): done already
+            return
+        super().keyPressEvent(event)
+
     def _connect_plot(self, plot: TrackView) -> None:
         plot.scene().sigMouseClicked.connect(lambda ev, p=plot: self._on_plot_clicked(p, ev))
+
+    # ==== the window on its screen =====================================================================
+    def _available_geometry(self) -> QRect:
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else QRect(0, 0, 1280, 720)
+
+    def _place_initially(self) -> None:
+        avail = self._available_geometry()
+        share = QSize(int(avail.width() * SCREEN_SHARE), int(avail.height() * SCREEN_SHARE))
+        size = PREFERRED_SIZE.expandedTo(share).boundedTo(avail.size())
+        self.resize(size)
+        self.move(
+            avail.left() + (avail.width() - size.width()) // 2, avail.top() + (avail.height() - size.height()) // 2
+        )
+
+    def fit_to_screen(self) -> None:
+        """Keep the whole window, frame included, on its screen's available area (panels excluded):
+        shrink it if it is larger, move it if it sticks out, and bound its minimum size by the area."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        avail = self._available_geometry()
+        frame, inner = self.frameGeometry(), self.geometry()
+        # the frame's size is known once the window manager has framed the window (0 before)
+        extra_w = max(0, frame.width() - inner.width())
+        extra_h = max(0, frame.height() - inner.height())
+        room = QSize(max(1, avail.width() - extra_w), max(1, avail.height() - extra_h))
+        least = MINIMUM_SIZE.expandedTo(QSize(self._toolbar_width_to_clock(), 0))
+        self.setMinimumSize(least.boundedTo(room))
+        size = self.size().boundedTo(room)
+        if size != self.size():
+            self.resize(size)
+        frame = self.frameGeometry()
+        x = min(max(frame.left(), avail.left()), avail.left() + avail.width() - frame.width())
+        y = min(max(frame.top(), avail.top()), avail.top() + avail.height() - frame.height())
+        if (x, y) != (frame.left(), frame.top()):
+            self.move(x, y)
+
+    def _toolbar_width_to_clock(self) -> int:
+        """How wide the toolbar must be to show every item up to the clock (and a sliver of the model
+        label), so none of them goes to its overflow menu: QToolBar overflows from the end."""
+        tb = self.toolbar
+        lay = tb.layout()
+        m = lay.contentsMargins()
+        width = m.left() + m.right() + self.model_label.minimumSizeHint().width()
+        for a in tb.actions():
+            w = tb.widgetForAction(a)
+            if w is not None and not w.isHidden():
+                width += w.sizeHint().width() + lay.spacing()
+            if w is self.clock:
+                break
+        return width
+
+    def showEvent(self, event: Any) -> None:  # noqa: N802 (Qt's spelling)
+        super().showEvent(event)
+        # once shown, the frame is known: fit again (a restored geometry may be from a larger screen)
+        QTimer.singleShot(0, self.fit_to_screen)
 
     def _restore_settings(self) -> None:
         s = self.settings
@@ -524,6 +634,7 @@ class MainWindow(QMainWindow):
             float(s.get("gating/threshold")), float(s.get("gating/median_ms")), str(s.get("gating/mode"))
         )
         self.act_wiener.setChecked(bool(s.get("separation/wiener")))
+        self._place_initially()
         geom = s.get("ui/geometry")
         if geom is not None:
             try:
@@ -754,14 +865,17 @@ class MainWindow(QMainWindow):
             f"{song.path.name}\n{format_time(song.duration_s)} · {song.sample_rate} Hz"
         )
         self.master.song_label.setToolTip(str(song.path))
-        self.mixer.position = 0
         self.mixer.set_tracks(song.stereo, None, song.sample_rate)
+        # A new song starts at 0: the position, a seek the old song left pending for the audio
+        # callback, the playheads; and its meters start from silence.
+        self.mixer.seek(0)
+        self.mixer.position = 0
+        self._move_playheads(0.0)
+        self._reset_meters()
         self._apply_master()
         set_overview(self.overview_items, song.overview)
         self._detail_shown = False
-        spec_max = float(song.spectrogram.image.max())
-        hi = float(np.ceil(max(spec_max, -60.0) / 5.0) * 5.0)
-        self.levels = (hi - 75.0, hi)
+        self.levels = analysis.display_levels(song.spectrogram.image)
         self.colorbar.setLevels(self.levels)
         self.mix_spec.set_spectrogram(song.spectrogram, self.levels)
         self._relink_colorbar()
@@ -1322,6 +1436,7 @@ class MainWindow(QMainWindow):
         )
         self.act_play.setIcon(self.style().standardIcon(icon))
         self.act_play.setText("Pause" if self.player.playing else "Play")
+        self.act_play.setIconText(self.act_play.text())  # the toolbar's word, set apart in _build_actions
 
     def _tick(self) -> None:
         """The UI timer (30 Hz): playhead, clock and meters follow the audio callback's position."""
@@ -1344,13 +1459,21 @@ class MainWindow(QMainWindow):
                 for i, h in enumerate(self.headers):
                     h.meter.set_peaks(levels[i, 0], levels[i, 1], dt)
                 self.master.meter.set_peaks(levels[-1, 0], levels[-1, 1], dt)
-            else:
-                for h in self.headers:
-                    h.meter.set_peaks(0.0, 0.0, dt)
-                self.master.meter.set_peaks(0.0, 0.0, dt)
             if not playing and getattr(self, "_was_playing", False):
                 self._update_play_icon()
+        if not playing:
+            # Stopped, the meters fall back to silence at their own rate (not frozen at the last peak).
+            for m in self._meters():
+                if not m.silent:
+                    m.set_peaks(0.0, 0.0, dt)
         self._was_playing = playing
+
+    def _meters(self) -> list[Any]:
+        return [h.meter for h in self.headers] + [self.master.meter]
+
+    def _reset_meters(self) -> None:
+        for m in self._meters():
+            m.reset()
 
     # ==== export ======================================================================================
     def show_export_dialog(self) -> None:
@@ -1597,28 +1720,9 @@ class MainWindow(QMainWindow):
             self.load_model(path)
 
     def show_about(self) -> None:
-        lines = [
-            "<h3>StemLab</h3>",
-            "<p>Instrument-activity-aware source separation: see, hear and reshape a song's instruments.</p>",
-        ]
-        if self.separator is not None:
-            card = self.separator.card
-            lines.append(
-                f"<p><b>Model:</b> {card.name} (version {card.version}"
-                f"{', untrained' if not card.trained else ''})<br><b>Sources:</b> {', '.join(card.sources)}"
-                f"<br><b>Runs on:</b> {self.separator.device_description}<br>"
-                f"<b>Sample rate:</b> {card.sample_rate} Hz, n_fft {card.n_fft}, hop {card.hop_length}</p>"
-            )
-            lines.append(
-                "<p><b>Measured quality (from the model card):</b><br>"
-                + format_metrics(card.metrics)
-                + "</p>"
-            )
-            if card.notes:
-                lines.append(f"<p>{card.notes}</p>")
-        else:
-            lines.append(f"<p><b>No model loaded.</b> {self.model_error}</p>")
-        QMessageBox.about(self, "About StemLab", "".join(lines))
+        card = self.separator.card if self.separator is not None else None
+        device = self.separator.device_description if self.separator is not None else ""
+        QMessageBox.about(self, "About StemLab", about_html(card, device, self.model_error))
 
     def show_shortcuts(self) -> None:
         rows = [
@@ -1768,19 +1872,3 @@ def open_session_job(path: Path, *, progress: Any = None, cancel: Optional[threa
         analysis.mono(loaded.mixture),
     )
     return loaded, song, [pics[s] for s in r.sources], gates, frames
-
-
-def format_metrics(metrics: Any, depth: int = 0) -> str:
-    """A model card's metrics dict as indented HTML lines."""
-    if not isinstance(metrics, dict) or not metrics:
-        return "(the card lists no metrics)" if depth == 0 else ""
-    out = []
-    pad = "&nbsp;" * 4 * depth
-    for k, v in metrics.items():
-        if isinstance(v, dict):
-            out.append(f"{pad}{k}:<br>{format_metrics(v, depth + 1)}")
-        elif isinstance(v, float):
-            out.append(f"{pad}{k}: {v:.2f}<br>")
-        else:
-            out.append(f"{pad}{k}: {v}<br>")
-    return "".join(out)

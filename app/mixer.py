@@ -136,12 +136,16 @@ class Mixer:
         return self._stems
 
     def gain_matrix(self) -> np.ndarray:
-        """(n_sources + 1, 2) linear gains per row and output channel from the current settings."""
+        """(n_sources + 1, 2) linear gains per row and output channel from the current settings.
+
+        Without stems (a song not separated yet) the original mix is all there is to hear, so it
+        plays as if the A/B switch were on B.
+        """
         n = len(self.strips)
         g = np.zeros((n + 1, 2), np.float32)
         any_solo = any(s.solo for s in self.strips)
         master = 0.0 if self.master_mute else db_to_gain(self.master_gain_db)
-        if self.play_original:
+        if self.play_original or self.n_sources == 0:
             g[n, :] = master
             return g
         for i, s in enumerate(self.strips):

@@ -10,6 +10,8 @@ import json
 import math
 import threading
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -61,6 +63,12 @@ def session_paths(path: Path) -> tuple[Path, Path]:
 
 def _session_error(msg: str) -> SessionError:
     return SessionError(msg)
+
+
+def incomplete_message(session_name: str, damaged: Optional[str] = None) -> str:
+    """What a user is told of a session whose JSON or arrays file is truncated or corrupt."""
+    which = "the file" if damaged is None else f"its arrays file {damaged}"
+    return f"{session_name} is not a complete StemLab session ({which} is cut short or damaged)."
 
 
 def save_session(
@@ -120,8 +128,14 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
     p = Path(path)
     where = p.name
     try:
-        doc = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _session_error(f"{where}: cannot be read as a StemLab session ({exc}).") from exc
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if text.lstrip().startswith("{"):  # a JSON object that stops or breaks part-way
+            raise _session_error(incomplete_message(where)) from exc
         raise _session_error(f"{where}: cannot be read as a StemLab session ({exc}).") from exc
     if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
         raise _session_error(f"{where}: not a StemLab session file ({SESSION_FORMAT}).")
@@ -265,7 +279,11 @@ def load_session(
     try:
         with np.load(npz, allow_pickle=False) as data:
             arrays = {k: data[k] for k in ("mixture", "ungated", "activity") if k in data.files}
-    except (OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        # np.load reads the arrays file as a zip: one cut short (a copy or a save that did not
+        # finish) has no central directory, or ends inside an array
+        raise _session_error(incomplete_message(where, npz.name)) from exc
+    except (OSError, ValueError) as exc:
         raise _session_error(f"{npz.name}: the session's arrays cannot be read ({exc}).") from exc
     check_cancel(cancel)
     for key in ("mixture", "ungated", "activity"):

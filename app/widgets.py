@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 
 from . import theme
 from .analysis import Overview, Spectrogram
+from .keys import keep_navigation_keys
 from .mixer import MAX_GAIN_DB, MIN_GAIN_DB
 
 LEFT_AXIS_WIDTH = 46
@@ -207,6 +208,16 @@ class LevelMeter(QWidget):
         self._hold = [self.FLOOR_DB, self.FLOOR_DB]
         self.update()
 
+    @property
+    def silent(self) -> bool:
+        """True once both bars and both peak holds have fallen to the floor."""
+        return max(*self._db, *self._hold) <= self.FLOOR_DB
+
+    @property
+    def peak_db(self) -> float:
+        """The higher of the two bars, dBFS (FLOOR_DB or below: nothing shown)."""
+        return max(self._db)
+
     def _x(self, db: float, width: int) -> int:
         frac = (min(max(db, self.FLOOR_DB), 3.0) - self.FLOOR_DB) / (3.0 - self.FLOOR_DB)
         return int(frac * width)
@@ -268,6 +279,44 @@ class MessageBar(QFrame):
 
     def text(self) -> str:
         return self.label.text()
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that gives way: it asks for little width and shows its text cut with "…"
+    (whole in the tooltip) when squeezed, so a long model name never pushes the toolbar's clock into
+    the overflow menu. text() is the whole text."""
+
+    MIN_WIDTH = 40
+
+    def __init__(self, text: str = "", parent: Optional[QWidget] = None) -> None:
+        super().__init__("", parent)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.setText(text)
+
+    def setText(self, text: str) -> None:  # noqa: N802 (Qt's spelling)
+        super().setText(text)
+        self.setToolTip(text)  # the whole text, however much of it fits
+
+    def sizeHint(self) -> Any:  # noqa: N802 (Qt's spelling)
+        hint = super().sizeHint()
+        hint.setWidth(self.MIN_WIDTH)
+        return hint
+
+    def minimumSizeHint(self) -> Any:  # noqa: N802
+        return self.sizeHint()
+
+    def elided_text(self) -> str:
+        m = self.contentsMargins()
+        room = max(0, self.width() - m.left() - m.right())
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, room)
+
+    def paintEvent(self, event: Any) -> None:  # noqa: N802
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.setFont(self.font())
+        p.drawText(self.contentsRect(), int(self.alignment().value), self.elided_text())
+        p.end()
 
 
 def _small(text: str, tip: str = "", object_name: str = "Dim") -> QLabel:
@@ -332,6 +381,7 @@ class GatingControls(QWidget):
         self.median_frames_label = _small("9 fr", object_name="Value")
         self.median_frames_label.setFixedWidth(40)
         self.median.valueChanged.connect(self._on_median)
+        keep_navigation_keys(self.threshold, self.median)
         grid.addWidget(_small("Median"), row, 0)
         grid.addWidget(self.median, row, 1)
         grid.addWidget(self.median_frames_label, row, 2)
@@ -401,6 +451,7 @@ class GainFader(QObject):
         self.value.setFixedWidth(56)
         self.value.mouseDoubleClickEvent = lambda e: self.slider.setValue(0)  # type: ignore[method-assign]
         self.slider.valueChanged.connect(self._on_value)
+        keep_navigation_keys(self.slider)
 
     def add_to(self, grid: QGridLayout, row: int, label: str = "Gain") -> None:
         grid.addWidget(_small(label), row, 0)
@@ -477,6 +528,7 @@ class TrackHeader(QFrame):
         self.pan_value.setFixedWidth(56)
         self.pan_value.mouseDoubleClickEvent = lambda e: self.pan.setValue(0)  # type: ignore[method-assign]
         self.pan.valueChanged.connect(self._on_pan)
+        keep_navigation_keys(self.pan)
         left.addWidget(_small("Pan"), 2, 0)
         left.addWidget(self.pan, 2, 1)
         left.addWidget(self.pan_value, 2, 2)

@@ -68,10 +68,32 @@ def _wait_threads_gone(before: set[int], timeout: float = 10.0) -> list[threadin
         time.sleep(0.05)
 
 
+# The desktop the window tests assume. The offscreen platform's own screen is 800x600, which the
+# window now fits itself to; a test of other screens calls pretend_screen itself.
+TEST_SCREEN = (1920, 1080)
+
+
+def pretend_screen(monkeypatch: pytest.MonkeyPatch, width: int, height: int, x: int = 0, y: int = 0) -> None:
+    """Make every screen report an available area of width x height at (x, y) to the app's code."""
+    from PySide6.QtCore import QRect
+    from PySide6.QtGui import QScreen
+
+    monkeypatch.setattr(QScreen, "availableGeometry", lambda self: QRect(x, y, width, height))
+
+
 @pytest.fixture()
-def make_window(qtbot: Any, settings: Any, dialogs: Any, no_sound: None, tiny_model: Path) -> Iterator[Any]:
+def make_window(
+    qtbot: Any,
+    settings: Any,
+    dialogs: Any,
+    no_sound: None,
+    tiny_model: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Any]:
     """make_window(model=...) -> a shown MainWindow whose model finished loading."""
     from app.main_window import MainWindow
+
+    pretend_screen(monkeypatch, *TEST_SCREEN)
 
     windows: list[Any] = []
 

@@ -36,3 +36,23 @@ def test_spectrogram_is_decimated_and_puts_a_tone_in_its_band() -> None:
     y[SR * 30 : SR * 30 + 256] = 0.8
     img = log_spectrogram(y, SR, max_columns=200).image
     assert img.max(axis=1).argmax() in range(95, 105)
+
+
+def test_display_levels_put_silence_at_the_bottom_of_the_colour_map() -> None:
+    from app.analysis import DB_FLOOR, display_levels
+
+    silent = log_spectrogram(np.zeros(SR, np.float32), SR).image
+    lo, hi = display_levels(silent)
+    assert lo == DB_FLOOR and hi > lo  # a range, with silence its lowest colour
+    assert np.all(np.abs(silent - lo) < 1e-3)
+    t = np.arange(SR) / SR
+    loud = log_spectrogram((0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR).image
+    lo, hi = display_levels(loud)
+    assert hi >= loud.max() and hi - lo == 75.0
+    quiet = log_spectrogram((1e-4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), SR).image
+    lo, hi = display_levels(quiet)
+    assert lo == DB_FLOOR and hi > quiet.max()  # its floor is the bottom colour, not mid-scale
+    # nothing finite, or nothing at all: still a finite, non-empty range
+    for img in (np.full((4, 3), -np.inf, np.float32), np.full((4, 3), np.nan, np.float32), np.zeros((0, 3))):
+        lo, hi = display_levels(img)
+        assert np.isfinite([lo, hi]).all() and hi > lo

@@ -201,3 +201,18 @@ def test_rejects_mismatched_tracks() -> None:
     m = Mixer()
     with pytest.raises(ValueError):
         m.set_tracks(np.zeros((2, 100), np.float32), np.zeros((2, 2, 99), np.float32), SR)
+
+
+def test_without_stems_the_original_plays() -> None:
+    """A song not separated yet has only its original mix: play must sound it, not silence."""
+    _, original = stems_and_original()
+    m = Mixer()
+    m.set_tracks(original, None, SR)
+    assert m.n_sources == 0
+    np.testing.assert_array_equal(block(m, 300), original[:, :300])
+    m.master_gain_db = -6.0
+    m.update_gains()
+    settle(m)
+    np.testing.assert_allclose(block(m, 200), original[:, 812:1012] * db_to_gain(-6.0), atol=1e-7)
+    np.testing.assert_allclose(m.render(0, 100), original[:, :100] * db_to_gain(-6.0), atol=1e-7)
+    assert m.levels.shape == (2, 2) and m.levels[-1].max() > 0  # the master meter moves

@@ -98,3 +98,23 @@ def test_refuses_malformed_json(tmp_path: Path) -> None:
     p.write_text(json.dumps({"format": "stemlab-session/1", "data": "c.stemlab.npz", "song_name": 3}))
     with pytest.raises(SessionError):
         load_session(p)
+
+
+def test_a_session_cut_short_is_named_as_such(separated: tuple, tmp_path: Path) -> None:
+    x, result = separated
+    path = save_session(tmp_path / "cut.stemlab.json", state_for(result), x, result, threading.Lock())
+    json_path, npz = session_paths(path)
+    whole_npz, whole_json = npz.read_bytes(), json_path.read_text()
+    for cut in (0, 10, len(whole_npz) // 3, len(whole_npz) - 30):
+        npz.write_bytes(whole_npz[:cut])
+        with pytest.raises(SessionError) as info:
+            load_session(json_path)
+        msg = str(info.value)
+        assert msg.startswith("cut.stemlab.json is not a complete StemLab session"), (cut, msg)
+        assert "cut.stemlab.npz is cut short or damaged" in msg
+    npz.write_bytes(whole_npz)
+    json_path.write_text(whole_json[: len(whole_json) // 2])
+    with pytest.raises(SessionError, match=r"^cut.stemlab.json is not a complete StemLab session \(the file is cut"):
+        load_session(json_path)
+    json_path.write_text(whole_json)
+    assert load_session(json_path).result.stems.shape == result.stems.shape

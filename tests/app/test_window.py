@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyqtgraph as pg
 import pytest
 import soundfile as sf
 
@@ -301,3 +302,112 @@ def test_about_names_the_model(window: Any, dialogs: list) -> None:
     window.show_about()
     kind, title, text = dialogs[-1]
     assert kind == "about" and "tiny-random" in text and "untrained" in text
+
+
+def test_play_before_separating_plays_the_original_mix(qtbot: Any, window: Any, song_file: Path) -> None:
+    w = window
+    song = open_song(qtbot, w, song_file)
+    assert w.result is None
+    g = w.mixer.gain_matrix()
+    assert g.shape == (1, 2) and g[0].tolist() == [1.0, 1.0]
+    out = np.zeros((512, 2), np.float32)
+    assert w.mixer.process(out) == 512
+    np.testing.assert_array_equal(out.T, song.stereo[:, :512])
+    w.master.gain.set_db(-6.0)  # the master fader works on it too
+    assert w.mixer.gain_matrix()[0, 0] == pytest.approx(10 ** (-6 / 20))
+    # once separated, A plays the stems and B the original, as before
+    separate(qtbot, w)
+    g = w.mixer.gain_matrix()
+    assert g[:6].any() and not g[6].any()
+
+
+class _Stream:
+    """Stands in for a running sounddevice stream: Player.playing reads only `active`."""
+
+    active = True
+
+    def abort(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_meters_fall_to_silence_after_pause(separated_window: Any) -> None:
+    w = separated_window
+    meters = [h.meter for h in w.headers] + [w.master.meter]
+    w.player._stream = _Stream()  # playing
+    w.mixer.levels[...] = 0.9
+    w._tick()
+    assert all(m.peak_db > -3.0 and not m.silent for m in meters)
+    w.player._stream = None  # paused: the callback no longer runs, mixer.levels keep the last block
+    for _ in range(10):
+        w._last_tick -= 1.0  # one second between ticks
+        w._tick()
+    assert all(m.silent for m in meters), [m.peak_db for m in meters]
+
+
+def test_a_new_song_starts_at_zero_with_silent_meters(qtbot: Any, separated_window: Any, tmp_path: Path) -> None:
+    """Paused at 1.5 s with the master meter up, then a new song: playheads at 0, the meter silent, and
+    playing starts from its beginning (no seek of the old song left pending for the audio callback)."""
+    w = separated_window
+    w.seek(1.5)
+    w.mixer.levels[...] = 0.9
+    w.player._stream = _Stream()
+    w._tick()
+    w.player._stream = None
+    w._tick()  # the pause is seen
+    assert not w.master.meter.silent and w.playheads[0].value() == pytest.approx(1.5)
+    other = tmp_path / "other.wav"
+    sf.write(other, tone_mix(2.0, seed=3).T, SR)
+    open_song(qtbot, w, other)
+    lines = list(w.playheads)
+    assert lines and all(line.value() == 0.0 for line in lines)
+    assert w.clock.text().startswith("0:00.0 /") and w.master.meter.silent
+    out = np.zeros((256, 2), np.float32)
+    w.mixer.process(out)
+    assert w.mixer.position == 256
+
+
+def test_a_silent_song_is_drawn_as_silence(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros((2 * SR, 2), np.float32), SR)
+    song = open_song(qtbot, window, path)
+    assert "the song is digital silence" in song.notes
+    item = window.mix_spec.image
+    lo, hi = item.getLevels()
+    assert np.isfinite([lo, hi]).all() and hi > lo
+    item.render()  # the picture pyqtgraph paints
+    img = item.qimage
+    lowest = pg.colormap.get("inferno").map(0.0, mode="qcolor")
+    colours = {img.pixel(x, y) for x in range(0, img.width(), 7) for y in range(0, img.height(), 5)}
+    assert colours == {lowest.rgba()}, [hex(c) for c in list(colours)[:5]]
+
+
+def test_a_truncated_session_says_so_once_and_changes_nothing(
+    qtbot: Any, separated_window: Any, tmp_path: Path, dialogs: list, caplog: pytest.LogCaptureFixture
+) -> None:
+    from app.session import session_paths
+
+    w = separated_window
+    path = tmp_path / "cut.stemlab.json"
+    with qtbot.waitSignal(w.session_saved, timeout=WAIT):
+        w.save_session(path)
+    qtbot.waitUntil(lambda: w._busy_worker is None, timeout=WAIT)
+    _, npz = session_paths(path)
+    npz.write_bytes(npz.read_bytes()[: npz.stat().st_size // 2])  # a copy that did not finish
+    song, result, stems = w.song, w.result, w.result.stems.copy()
+    title = w.windowTitle()
+    dialogs.clear()
+    with qtbot.waitSignal(w.error_shown, timeout=WAIT):
+        w.open_path(str(path))
+    qtbot.waitUntil(lambda: w._busy_worker is None, timeout=WAIT)
+    assert len(dialogs) == 1, dialogs
+    kind, heading, text = dialogs[0]
+    assert kind == "warning" and heading == "Cannot open the session"
+    assert "cut.stemlab.json is not a complete StemLab session" in text and "cut short or damaged" in text
+    assert "Unexpected" not in text and "BadZipFile" not in text
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]  # no traceback logged
+    assert w.song is song and w.result is result and w.windowTitle() == title
+    np.testing.assert_array_equal(w.result.stems, stems)
+    assert w.mixer.stems is result.stems and w.stem_pages.currentIndex() == 1
