@@ -39,6 +39,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     from engine.gating import MAX_MEDIAN_FRAMES
 
+    if args.format == "flac" and args.bits == "float":
+        return _fail("--bits float needs --format wav: FLAC holds 16- or 24-bit integer samples")
     if args.median_frames is not None and not 1 <= args.median_frames <= MAX_MEDIAN_FRAMES:
         return _fail(f"--median-frames must lie between 1 and {MAX_MEDIAN_FRAMES}")
     if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:

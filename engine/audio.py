@@ -304,6 +304,9 @@ def open_sound_writer(path: PathLike, sample_rate: int, channels: int, fmt: str,
     OSError (ENOSPC, EFBIG, ...) when there is one. With sync, the data reaches the disk (fsync)
     before the block ends, so a rename after it publishes a complete file even across a power cut.
     """
+    if not sf.check_format(fmt, subtype):
+        raise AudioWriteError(f"{Path(path).name}: {fmt} cannot hold {subtype} samples "
+                              "(FLAC holds 16- or 24-bit integers; 32-bit float needs WAV).")
     with open(path, "wb", buffering=0) as raw:
         guard = _GuardedFile(raw)
         try:

@@ -81,3 +81,20 @@ def test_the_app_without_a_display_says_so_in_one_line(tmp_path: Path) -> None:
                        env=dict(env, PYTHONPATH=str(ROOT)), timeout=120)
     if sys.platform.startswith("linux"):
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no display" in r.stderr, r.stderr
+
+
+def test_a_format_that_cannot_hold_the_samples_is_refused_before_any_work(tmp_path: Path) -> None:
+    from engine.audio import open_sound_writer
+    from engine.errors import AudioWriteError
+
+    song = tmp_path / "song.wav"
+    sf.write(song, tone_mix(0.5).T, SR)
+    r = subprocess.run([sys.executable, "-m", "app.cli", "separate", str(song), "--out", str(tmp_path / "o"),
+                        "--format", "flac", "--bits", "float"], capture_output=True, text=True, cwd=ROOT,
+                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert r.returncode == 2 and "--bits float needs --format wav" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(AudioWriteError, match="FLAC cannot hold FLOAT"):
+        with open_sound_writer(tmp_path / "x.flac", SR, 2, "FLAC", "FLOAT"):
+            pass
+    assert not (tmp_path / "x.flac").exists()
