@@ -78,6 +78,8 @@ def make_demo(out: Path = DEFAULT_OUT, seed: int | None = None, font: str = "flu
     from training.make_data import render_labelled_song, song_meta
     from training.songgen import SOURCES
 
+    if seed is not None and not 0 <= seed < 2 ** 63:
+        raise DataGenerationError(f"--seed is a whole number from 0, not {seed}")
     seed = find_demo_seed() if seed is None else seed
     renderer = render.FluidRenderer(render.resolve_fonts([font]))
     rendered, lab = render_labelled_song(seed, renderer, max_duration_s=60.0)

@@ -164,6 +164,8 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
     from training import dataset, render
 
     check_options(hours, workers, partial, max_song_s, synth_share)
+    if not 0 <= seed < 2 ** 63:
+        raise DataGenerationError(f"--seed is a whole number from 0, not {seed}")
 
     font_paths = render.resolve_fonts(fonts)
     render.require_fluidsynth()
