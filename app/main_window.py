@@ -1059,9 +1059,11 @@ class MainWindow(QMainWindow):
             self._update_activity_label(i, gates[i])
         self._relink_colorbar()
         self.mixer.set_tracks(self.song.stereo, result.stems, self.song.sample_rate)
+        tuned = [] if state else self._apply_card_gating()
         if state:
             self._apply_state(state)
         self._sync_mixer()
+        self._request_regate(tuned)
         self.stem_pages.setCurrentIndex(1)
         self._update_actions()
         self._retile()
@@ -1081,6 +1083,30 @@ class MainWindow(QMainWindow):
             self.headers[i].activity_label.setText(f"on {100 * share:.0f}% of the song")
 
     # ==== gating ======================================================================================
+    def _apply_card_gating(self) -> list[str]:
+        """Stems for which the model card holds a tuned threshold and median length start at those, no longer
+        following the master (as `stemlab separate` gates them by default); returns them, to re-gate. The
+        app's gating mode stays one for all stems."""
+        from engine.gating import frames_to_ms
+
+        card = self.separator.card if self.separator is not None else None
+        per = ((card.gating or {}).get("per_source") or {}) if card is not None else {}
+        if not per or self.result is None:
+            return []
+        sr, hop = self.result.model_sample_rate, self.result.stft_config.hop_length
+        tuned = []
+        for i, source in enumerate(self.result.sources):
+            settings = per.get(source)
+            if not settings or i >= len(self.headers):
+                continue
+            threshold = float(settings.get("threshold", 0.5))
+            header = self.headers[i]
+            header.linked.setChecked(False)
+            header.gating.set_values(threshold, frames_to_ms(int(settings.get("median_frames", 9)), sr, hop))
+            self.lanes[i].set_threshold(threshold, self.master.gating.mode_value)
+            tuned.append(source)
+        return tuned
+
     def gating_spec(self, sources: Optional[list[str]] = None) -> Any:
         """{source: GatingSettings} from the controls (linked stems follow the master)."""
         from engine import GatingSettings

@@ -411,3 +411,29 @@ def test_a_truncated_session_says_so_once_and_changes_nothing(
     assert w.song is song and w.result is result and w.windowTitle() == title
     np.testing.assert_array_equal(w.result.stems, stems)
     assert w.mixer.stems is result.stems and w.stem_pages.currentIndex() == 1
+
+
+def test_stems_start_at_the_gating_the_model_card_tunes(qtbot: Any, make_window: Any, tiny_model: Path,
+                                                        tmp_path: Path, song_file: Path) -> None:
+    """As `stemlab separate` does: a stem the card tunes starts at its threshold and median length."""
+    import json
+    import shutil
+
+    for f in tiny_model.parent.glob(tiny_model.stem + ".*"):
+        shutil.copy(f, tmp_path / f.name)
+    card_path = tmp_path / tiny_model.name
+    card = json.loads(card_path.read_text())
+    card["gating"] = {"per_source": {"drums": {"mode": "binary", "threshold": 0.2, "median_frames": 25}}}
+    card_path.write_text(json.dumps(card))
+    w = make_window(model=str(card_path))
+    with qtbot.waitSignal(w.song_loaded, timeout=WAIT):
+        w.open_path(str(song_file))
+    with qtbot.waitSignal(w.separation_finished, timeout=WAIT):
+        w.separate()
+    qtbot.waitUntil(lambda: not w.regates.busy, timeout=WAIT)
+    spec = w.gating_spec()
+    d = w.result.sources.index("drums")
+    assert not w.headers[d].linked.isChecked()
+    assert spec["drums"].threshold == pytest.approx(0.2, abs=0.01) and spec["drums"].median_frames == 25
+    assert spec["vocals"].threshold == pytest.approx(w.master.gating.threshold_value)
+    assert w.headers[0].linked.isChecked()
