@@ -36,7 +36,9 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
         "recipe": {k: v for k, v in state["config"].items() if k not in ("out_dir",)},
         "steps": int(state.get("step", 0)),
         "epochs": int(state.get("epoch", 0)),
-        "train_hours_wall": round(float(ckpt.get("elapsed_s", 0.0)) / 3600, 2) if ckpt else None,
+        # the exported checkpoint's own training time where it records one (ema.pt does), else the run's
+        "train_hours_wall": round(float(state.get("elapsed_s", ckpt.get("elapsed_s", 0.0))) / 3600, 2)
+        if ("elapsed_s" in state or ckpt) else None,
         "data": "songs written by StemLab's generator (training/songgen.py), rendered stem by stem with "
                 "training SoundFonts; never TimGM6mb or real composers' songs",
     }
