@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export OMP_WAIT_POLICY=PASSIVE
-if [ -n "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+# a display that no server answers counts as none (app/cli.py's display_problem decides, as `stemlab gui` does)
+if .venv/bin/python -c "import sys; from app.cli import display_problem; sys.exit(1 if display_problem() else 0)"; then
   exec .venv/bin/stemlab gui resources/demo/demo.ogg
 fi
 echo "No display: separating the demo song on the command line."
