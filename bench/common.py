@@ -59,16 +59,16 @@ def machine() -> str:
             f"{torch.get_num_threads()} threads, Python {sys.version.split()[0]}")
 
 
-def write_section(name: str, body: str) -> None:
-    """Replace the text between <!-- name:begin --> and <!-- name:end --> in docs/BENCHMARKS.md."""
-    BENCHMARKS.parent.mkdir(parents=True, exist_ok=True)
-    text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# StemLab benchmarks\n\nEvery figure comes from a script in `bench/`; the command that produced it is given with it.\n"
+def write_section(name: str, body: str, doc: Path = BENCHMARKS) -> None:
+    """Replace the text between <!-- name:begin --> and <!-- name:end --> in doc (docs/BENCHMARKS.md)."""
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    text = doc.read_text() if doc.exists() else "# StemLab benchmarks\n\nEvery figure comes from a script in `bench/`; the command that produced it is given with it.\n"
     begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
     block = f"{begin}\n{body.rstrip()}\n{end}"
     if begin in text and end in text:
         text = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, text, flags=re.S)
     else:
         text = text.rstrip() + "\n\n" + block + "\n"
-    tmp = BENCHMARKS.with_suffix(".md.part")
+    tmp = doc.with_suffix(".md.part")
     tmp.write_text(text)
-    os.replace(tmp, BENCHMARKS)
+    os.replace(tmp, doc)

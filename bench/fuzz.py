@@ -3,7 +3,7 @@ what a case is and what it must keep to), counted per command, every failure pri
 
     python bench/fuzz.py [--cases 300] [--seed 1] [--write]
 
---write puts the counts into docs/RELIABILITY.md (section "Fuzzing the command line").
+--write puts the counts into docs/RELIABILITY.md (between its fuzz:begin and fuzz:end markers).
 """
 
 from __future__ import annotations
@@ -14,25 +14,13 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+RELIABILITY = ROOT / "docs" / "RELIABILITY.md"
 sys.path.insert(0, str(ROOT))
 
 
-def tiny_model(folder: Path) -> Path:
-    import torch
-
-    from engine.model import IASSUNet
-    from engine.modelcard import save_model
-
-    torch.manual_seed(0)
-    net = IASSUNet(n_bins=128, depth=3, base_width=4, max_width=16, activity_hidden=8, mask_activation="softmax")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "tiny.json"
-    save_model(net, path, name="tiny-random", sample_rate=44100, n_fft=2048, hop_length=512, trained=False)
-    return path
-
-
 def main() -> int:
-    from bench.common import machine
+    from bench.common import machine, write_section
+    from tests.conftest import make_tiny_model
     from tests.hardening.fuzz import Sandbox, run_cases, summary
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +29,7 @@ def main() -> int:
     ap.add_argument("--write", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="stemlab-fuzz-") as d:
-        sandbox = Sandbox(Path(d) / "sandbox", tiny_model(Path(d) / "model"))
+        sandbox = Sandbox(Path(d) / "sandbox", make_tiny_model(Path(d) / "model"))
         verdicts = run_cases(sandbox, args.cases, args.seed, progress=True)
     rows = summary(verdicts)
     lines = ["| command | cases | kept every rule | done (exit 0) | refused (exit 2) | interrupted (exit 130) |",
@@ -59,22 +47,8 @@ def main() -> int:
     text += f"\n\nCommand: `python bench/fuzz.py --cases {args.cases} --seed {args.seed} --write`"
     print(text)
     if args.write:
-        write_reliability_section(text)
+        write_section("fuzz", text, RELIABILITY)
     return 0 if not failures else 1
-
-
-def write_reliability_section(text: str) -> None:
-    """Replace (or add) the section in docs/RELIABILITY.md that starts with the same heading."""
-    path = ROOT / "docs" / "RELIABILITY.md"
-    doc = path.read_text()
-    head = text.splitlines()[0]
-    if head in doc:
-        start = doc.index(head)
-        nxt = doc.find("\n## ", start + len(head))
-        doc = doc[:start] + text + ("\n" + doc[nxt:] if nxt >= 0 else "\n")
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(doc)
 
 
 if __name__ == "__main__":

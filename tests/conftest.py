@@ -24,9 +24,8 @@ def tone_mix(seconds: float = 3.0, sample_rate: int = SR, channels: int = 2, see
     return out
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small random IASS model with its card (trained=False)."""
+def make_tiny_model(folder: Path) -> Path:
+    """A small random IASS model with its card (trained=False) in folder: folder/tiny.json."""
     import torch
 
     from engine.model import IASSUNet
@@ -34,9 +33,16 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     torch.manual_seed(0)
     net = IASSUNet(n_bins=128, depth=3, base_width=4, max_width=16, activity_hidden=8, mask_activation="softmax")
-    path = tmp_path_factory.mktemp("model") / "tiny.json"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "tiny.json"
     save_model(net, path, name="tiny-random", sample_rate=SR, n_fft=2048, hop_length=512, trained=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small random IASS model with its card (trained=False)."""
+    return make_tiny_model(tmp_path_factory.mktemp("model"))
 
 
 @pytest.fixture()

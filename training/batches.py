@@ -64,6 +64,16 @@ def read_range(path: Path, start: int, n: int) -> np.ndarray:
     return out
 
 
+def activity_labels(lab: dict[str, np.ndarray], kind: str, rows: Union[int, slice] = slice(None)) -> np.ndarray:
+    """The activity labels a run trains on (TrainConfig.activity_labels: "energy", "note" or "either"),
+    for one source's row or for all of them."""
+    if kind == "energy":
+        return lab["energy_activity"][rows]
+    if kind == "note":
+        return lab["note_activity"][rows]
+    return np.maximum(lab["energy_activity"][rows], lab["note_activity"][rows])
+
+
 class ExcerptSource:
     """Reads excerpts of stems and their labels from one or more generated sets."""
 
@@ -98,14 +108,7 @@ class ExcerptSource:
         else:
             assert ds is not None
             lab = ds.labels(e)
-        j = self.sources.index(source)
-        kind = self.cfg.activity_labels
-        if kind == "energy":
-            a = lab["energy_activity"][j]
-        elif kind == "note":
-            a = lab["note_activity"][j]
-        else:
-            a = np.maximum(lab["energy_activity"][j], lab["note_activity"][j])
+        a = activity_labels(lab, self.cfg.activity_labels, self.sources.index(source))
         seg = np.zeros(n_frames, dtype=np.float32)
         part = a[f0:f0 + n_frames]
         seg[:part.shape[0]] = part

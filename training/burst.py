@@ -36,7 +36,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from training.batches import Batch, ExcerptSource, LiveSong
+from training.batches import Batch, ExcerptSource, LiveSong, activity_labels
 from training.config import TrainConfig
 from training.errors import TrainingError
 
@@ -115,7 +115,7 @@ class SongPool(ExcerptSource):
                 if s in stems:
                     audio[j] = torch.from_numpy(stems[s])
             self.audio.append(audio.to(self.device))
-            self.song_labels.append(self._label_rows(lab))
+            self.song_labels.append(np.asarray(activity_labels(lab, self.cfg.activity_labels), dtype=np.float32))
             self.songs.append((None, LiveSong(song_id, n, tuple(s for s in self.sources if s in stems),
                                               tuple(self.sources), {}, {})))
             self._bytes += audio.numel() * 2
@@ -125,16 +125,6 @@ class SongPool(ExcerptSource):
             self.songs.pop(0)
         self._index()
         return len(done)
-
-    def _label_rows(self, lab: dict[str, np.ndarray]) -> np.ndarray:
-        kind = self.cfg.activity_labels
-        if kind == "energy":
-            a = lab["energy_activity"]
-        elif kind == "note":
-            a = lab["note_activity"]
-        else:
-            a = np.maximum(lab["energy_activity"], lab["note_activity"])
-        return np.asarray(a, dtype=np.float32)
 
     def wait_for(self, n_songs: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -217,7 +217,7 @@ class _Segment:
     noise: str | None = None
 
 
-def _syllable_segments(text: str, t0: float, t1: float, hold: bool, scale: float) -> list[_Segment]:
+def _syllable_segments(text: str, t0: float, t1: float, hold: bool) -> list[_Segment]:
     onset, vowels, coda = ([], [_vowel_of(text)], []) if hold else phonemes(text)
     dur = t1 - t0
     budget_on, budget_off = 0.3 * dur, 0.25 * dur
@@ -274,7 +274,7 @@ def _render_phrase(phrase: list[SungNote], groups: list, voice: VoiceSettings, t
 
     segs: list[_Segment] = []
     for g, gain in zip(groups, gains_db):
-        for s in _syllable_segments(g.text, g.start_s, g.end_s, g.vowel_only, timbre.formant_scale):
+        for s in _syllable_segments(g.text, g.start_s, g.end_s, g.vowel_only):
             s.voiced *= 10.0 ** (gain / 20.0)
             segs.append(s)
     # per control frame: formants (5), voiced level; transitions eased over ~25 ms
