@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from engine import Separator, load_audio  # noqa: E402
-from training.metrics import sdr  # noqa: E402
+from engine.metrics import sdr  # noqa: E402
 
 
 def main() -> None:

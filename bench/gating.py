@@ -32,22 +32,25 @@ def separated(model: str, set_dir: str, limit: int = 0) -> tuple[list[str], Any,
     from training.dataset import MultitrackDataset
     from training.evaluate import load_for_eval
 
-    _, sources, config, separate = load_for_eval(model)
+    from engine.gating import GatingSettings
+
+    sep, has_activity = load_for_eval(model)
+    assert has_activity, "gating needs a model with an activity head"
+    sources = sep.sources
     ds = MultitrackDataset(set_dir)
     out = []
     for e in ds.songs[: limit or None]:
         ex = ds.load_song(e)
         stems = np.stack([ex.stems.get(s, np.zeros_like(ex.mixture)) for s in sources])
-        est, prob = separate(stems.sum(axis=0))
-        assert prob is not None, "gating needs a model with an activity head"
-        out.append((stems, est, prob))
-    return sources, config, out
+        r = sep.separate(stems.sum(axis=0), ds.sample_rate, gating=GatingSettings(mode="none"))
+        out.append((stems, r.stems, r.activity))
+    return sources, sep.stft_config, out
 
 
 def stem_sdr(items: list, j: int, config: Any, threshold: float, median: int) -> float:
     """Mean SDR of source j over the excerpts where it plays, gated with these settings."""
     from engine.gating import GatingSettings, gate_curve, gate_envelope
-    from training.metrics import is_active, sdr
+    from engine.metrics import is_active, sdr
 
     g = GatingSettings(threshold=threshold, median_frames=median)
     vals = []

@@ -21,16 +21,16 @@ from typing import Any, Iterator, Optional, Sequence
 
 import numpy as np
 import soundfile as sf
-import soxr
 
 from .audio import Audio, describe_os_error, open_sound_writer, write_audio, write_text_atomic
 from .errors import AudioWriteError
-from .gating import GatingSettings, GatingSpec, gate_envelope, gates
+from .gating import GatingSettings, GatingSpec, gates
 from .music import MusicInfo
 from .progress import Progress, ProgressCallback, check_cancel
 from .separator import SeparationResult, Separator, describe_gating
+from .spectral import STFTConfig
+from .stems import BLOCK, gate_song_blocks, resample_blocks
 
-BLOCK = 1 << 20  # samples per block when gating streamed stems
 RESULT_MARKER = "separation.json"  # a folder holding this is a StemLab result, which a new run may replace
 _NAME_MAX = 120
 
@@ -251,8 +251,8 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
             fd, tmp_final = tempfile.mkstemp(prefix=f".{s}.", suffix=f".{fmt}.part", dir=str(out_dir))
             os.close(fd)
             finals.append(tmp_final)
-            _gate_file(temps[j], tmp_final, gate[j], cfg.hop_length, cfg.n_fft, n_model, separator.sample_rate,
-                       rate, n_song, fmt, subtype_final)
+            _gate_file(temps[j], tmp_final, gate[j], cfg, n_model, separator.sample_rate, rate, n_song, fmt,
+                       subtype_final)
             os.chmod(tmp_final, 0o644)
             os.replace(tmp_final, final)
             finals.remove(tmp_final)
@@ -277,23 +277,16 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
                 os.unlink(path)
 
 
-def _gate_file(src: str, dst: str, gate: np.ndarray, hop: int, n_fft: int, n_model: int, model_rate: int,
+def _gate_file(src: str, dst: str, gate: np.ndarray, config: STFTConfig, n_model: int, model_rate: int,
                song_rate: int, n_song: int, fmt: str, subtype: str) -> None:
-    """Read an ungated stem block by block, apply its gate envelope, resample, write the final file."""
-    stream = None if model_rate == song_rate else soxr.ResampleStream(model_rate, song_rate, 2, dtype="float32",
-                                                                      quality="HQ")
-    out_count = 0
+    """Read an ungated stem block by block, resample it to the song's rate and gate it there (the steps
+    and blocks of the in-memory path, engine.stems), and write the final file."""
     with sf.SoundFile(src) as fin, open_sound_writer(dst, song_rate, 2, fmt.upper(), subtype) as fout:
-        for a in range(0, n_model, BLOCK):
-            b = min(n_model, a + BLOCK)
-            block = fin.read(b - a, dtype="float32", always_2d=True)
-            block *= gate_envelope(gate, hop, n_fft, n_model, a, b)[:, None]
-            if stream is not None:
-                block = stream.resample_chunk(block, last=b == n_model)
-            block = block[: max(0, n_song - out_count)]
+        model_blocks = (fin.read(min(BLOCK, n_model - a), dtype="float32", always_2d=True).T
+                        for a in range(0, n_model, BLOCK))
+        song_blocks = resample_blocks(model_blocks, n_model, model_rate, song_rate, n_song)
+        for block in gate_song_blocks(song_blocks, gate, config, model_rate, song_rate, n_song):
+            out = np.ascontiguousarray(block.T)
             if subtype != "FLOAT":
-                np.clip(block, -1.0, 1.0, out=block)
-            fout.write(block)
-            out_count += block.shape[0]
-        if out_count < n_song:
-            fout.write(np.zeros((n_song - out_count, 2), np.float32))
+                np.clip(out, -1.0, 1.0, out=out)
+            fout.write(out)

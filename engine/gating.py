@@ -130,14 +130,3 @@ def gate_envelope(gate: np.ndarray, hop_length: int, n_fft: int, n_samples: int,
         off = start + half - q_lo * hop_length
         out = (num[:, off:off + stop - start] / den[off:off + stop - start].clamp_min(1e-8)).numpy()
     return out.reshape(lead + (stop - start,))
-
-
-def apply_gate_envelope(stems: np.ndarray, gate: np.ndarray, hop_length: int, n_fft: int,
-                        block_samples: int = 1 << 20) -> None:
-    """Multiply stems (..., channels, n_samples) in place by the envelope of gate (..., n_frames),
-    a block at a time, so no song-length temporary is made."""
-    n = stems.shape[-1]
-    for a in range(0, n, block_samples):
-        b = min(n, a + block_samples)
-        env = gate_envelope(gate, hop_length, n_fft, n, a, b)
-        stems[..., a:b] *= env[..., None, :]

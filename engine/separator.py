@@ -17,16 +17,17 @@ from typing import Any, Callable, Iterator, Optional, Sequence, Union
 
 import numpy as np
 import torch
+from torch import nn
 
 from .audio import SILENCE_PEAK, Audio, resample, to_stereo
 from .chunking import chunked_apply
 from .device import cpu_has_fast_bf16, describe, pick_device
 from .errors import AudioLoadError, SeparationError
-from .gating import GatingSettings, GatingSpec, apply_gate_envelope, gate_envelope, gates, settings_for
-from .model import IASSUNet
+from .gating import GatingSettings, GatingSpec, gates, settings_for
 from .modelcard import ModelCard, load_model
 from .progress import Progress, ProgressCallback, check_cancel
 from .spectral import STFTConfig, istft, stft
+from .stems import apply_song_gates, resample_stems
 from .wiener import wiener_refine
 
 # Bins above the model's band get the mean mask of its top bins, so stems stay full band.
@@ -50,15 +51,6 @@ def apply_masks(masks: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
         high = masks[:, :, -HIGH_BAND_REFERENCE_BINS:].mean(dim=2, keepdim=True)
         torch.mul(high[..., None], spec_r[None, :, low:], out=out[:, :, low:])
     return torch.view_as_complex(out)
-
-
-def resample_stems(stems: np.ndarray, from_rate: int, to_rate: int, n_samples: int) -> np.ndarray:
-    """(k, 2, n) at from_rate -> (k, 2, n_samples) at to_rate."""
-    if from_rate != to_rate:
-        stems = np.stack([resample(s, from_rate, to_rate) for s in stems])
-    if stems.shape[-1] < n_samples:
-        stems = np.pad(stems, ((0, 0), (0, 0), (0, n_samples - stems.shape[-1])))
-    return stems[..., :n_samples]
 
 
 @dataclass
@@ -113,16 +105,9 @@ class SeparationResult:
         return gates(self.activity, self.sources, self.gating if gating is None else gating)
 
     def apply_gates(self, stems: np.ndarray, gate: np.ndarray) -> None:
-        """Multiply stems (k, 2, n_samples) at the song's rate in place by gate (k, n_frames)'s envelope."""
-        cfg = self.stft_config
-        if self.model_sample_rate == self.sample_rate:
-            apply_gate_envelope(stems, gate, cfg.hop_length, cfg.n_fft)
-            return
-        n_model = int(round(self.n_samples * self.model_sample_rate / self.sample_rate))
-        env = gate_envelope(gate, cfg.hop_length, cfg.n_fft, n_model)
-        t_song = np.arange(self.n_samples) * (self.model_sample_rate / self.sample_rate)
-        for i in range(stems.shape[0]):
-            stems[i] *= np.interp(t_song, np.arange(n_model), env[i]).astype(np.float32)[None, :]
+        """Multiply stems (k, 2, n_samples) at the song's rate in place by gate (k, n_frames)'s envelope
+        (the one gating step the streaming export takes too: engine.stems)."""
+        apply_song_gates(stems, gate, self.stft_config, self.model_sample_rate, self.sample_rate)
 
     def regate(self, gating: GatingSpec, sources: Optional[Sequence[str]] = None, wiener: Optional[bool] = None,
                progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None) -> np.ndarray:
@@ -198,14 +183,20 @@ def render_wiener(mixture: np.ndarray, masks: np.ndarray, gate: np.ndarray, conf
 class Separator:
     """A loaded model ready to separate songs; the one entry point for the GUI, the CLI and tests."""
 
-    def __init__(self, net: IASSUNet, card: ModelCard, device: Union[str, torch.device] = "auto",
-                 precision: str = "auto", chunk_seconds: float = 12.0, overlap_seconds: float = 1.0) -> None:
+    def __init__(self, net: nn.Module, card: ModelCard, device: Union[str, torch.device] = "auto",
+                 precision: str = "auto", chunk_seconds: float = 12.0, overlap_seconds: float = 1.0,
+                 channels_last: Optional[bool] = None) -> None:
+        """net: the IASS U-Net, or any network mapping magnitudes (1, 2, max_bin, n_frames) to masks
+        (1, S, 2, max_bin, n_frames) and activity logits (1, S, n_frames) or None (training's Open-Unmix
+        baseline: no activity head, so every source counts as playing and gating passes it). The net is
+        put in eval mode on `device`; channels_last (default: on a CPU) converts its weights, which a
+        caller validating the model it trains sets as its training does."""
         self.card = card
         self.device = device if isinstance(device, torch.device) else pick_device(str(device))
         self.stft_config = STFTConfig(card.n_fft, card.hop_length)
         hop = card.hop_length
         # Chunks are whole multiples of the network's time unit so every chunk has one shape.
-        unit = hop * 2 ** net.depth
+        unit = hop * 2 ** int(getattr(net, "depth", 0))
         self.chunk_samples = max(unit, int(round(chunk_seconds * card.sample_rate / unit)) * unit)
         overlap = max(hop, int(round(overlap_seconds * card.sample_rate / hop)) * hop)
         self.overlap_samples = min(self.chunk_samples // 2, overlap)
@@ -216,7 +207,8 @@ class Separator:
             raise SeparationError(f"precision must be auto, fp32 or bf16, not {precision!r}")
         self.precision = precision
         net = net.to(self.device).eval()
-        if self.device.type == "cpu":
+        self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
+        if self.channels_last:
             net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.net = net
 
@@ -250,8 +242,10 @@ class Separator:
     def _network(self, mag: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """mag: (2, max_bin, n_frames) -> masks (S, 2, max_bin, n_frames) float32, probabilities (S, n_frames)."""
         with self._autocast():
-            x = mag[None].contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else mag[None]
+            x = mag[None].contiguous(memory_format=torch.channels_last) if self.channels_last else mag[None]
             masks, logits = self.net(x)
+        if logits is None:
+            return masks[0].float(), torch.ones(masks.shape[1], masks.shape[-1], device=masks.device)
         return masks[0].float(), torch.sigmoid(logits[0].float())
 
     def prepare(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None
@@ -345,19 +339,20 @@ class Separator:
 
     def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
                  gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
-                 progress: Optional[ProgressCallback] = None, cancel: Optional[threading.Event] = None
-                 ) -> SeparationResult:
+                 keep_masks: bool = False, progress: Optional[ProgressCallback] = None,
+                 cancel: Optional[threading.Event] = None) -> SeparationResult:
         """Separate a song into the model's sources.
 
         audio: an Audio, or a (channels, n_samples) / (n_samples,) float array with sample_rate.
         keep_for_regate=False gates the stems in place and drops what re-gating needs (half the
-        memory). Progress reports stage "separate" (and "render" with Wiener); cancel raises
-        SeparationCancelled between chunks.
+        memory); keep_masks keeps the masks without Wiener (validation scores them). Progress reports
+        stage "separate" (and "render" with Wiener); cancel raises SeparationCancelled between chunks.
         """
         t0 = time.perf_counter()
         mixture, rate, n_song, notes = self.prepare(audio, sample_rate)
         t1 = time.perf_counter()
-        model_stems, activity, masks = self.network_pass(mixture, keep_masks=wiener, progress=progress, cancel=cancel)
+        model_stems, activity, masks = self.network_pass(mixture, keep_masks=wiener or keep_masks,
+                                                          progress=progress, cancel=cancel)
         assert model_stems is not None
         ungated = resample_stems(model_stems, self.sample_rate, rate, n_song)
         t2 = time.perf_counter()

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import StemLabError
+from engine.metrics import energy_activity
 from training.errors import DataGenerationError
 
 OPENMSX_DIRS = ("/usr/share/games/openttd/baseset/openmsx", "/usr/share/openttd/baseset/openmsx")
@@ -161,7 +162,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
             if st:
                 full[stem] = renderer.render(st, font, n)
         # Where do three or more instrument stems play? Slide a window over the energy labels.
-        act = {s: labels.energy_activity(x, cfg) for s, x in full.items()}
+        act = {s: energy_activity(x, cfg) for s, x in full.items()}
         fps = sr / cfg.hop_length
         win = int(excerpt_s * fps)
         candidates = []

@@ -104,7 +104,14 @@ class Group:
         return float(t.item())
 
     def close(self) -> None:
+        """Leave the group together: a rank that tears its connections down while another still holds
+        them open makes gloo's reader thread on that other rank throw, which aborts it (SIGABRT, seen
+        once in CI at the end of a run); a barrier first means every rank is done talking."""
         if self.world > 1 and dist.is_initialized():
+            try:
+                dist.barrier()
+            except RuntimeError:
+                pass  # a peer is already gone (it stopped on an error of its own): nothing to wait for
             dist.destroy_process_group()
 
 

@@ -13,70 +13,41 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
 
-from engine.chunking import chunked_apply
 from engine.errors import StemLabError
-from engine.gating import GatingSettings, GatingSpec, gates
+from engine.gating import GatingSettings, GatingSpec
 from engine.model import IASSUNet
 from engine.modelcard import ModelCard
-from engine.separator import Separator, apply_masks, describe_gating
+from engine.separator import Separator, describe_gating
 from engine.spectral import STFTConfig, istft, stft
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
 from training.checkpoints import load_checkpoint_file
 from training.errors import TrainingError
-from training.metrics import is_active, precision_recall_f1, sdr
+from engine.metrics import is_active, precision_recall_f1, sdr
 from training.models import build_model
 
-# separate(mixture (2, n)) -> (stems (S, 2, n) ungated, activity probabilities (S, frames) or None)
 SILENT_DB = 30.0  # the issue-11 target: a silent stem's estimate this far below the mixture
-SeparateFn = Callable[[np.ndarray], tuple[np.ndarray, Optional[np.ndarray]]]
 
 
-def load_for_eval(model: str) -> tuple[str, list[str], STFTConfig, SeparateFn]:
-    """A model card, "bundled", or a training checkpoint (.pt, IASS or Open-Unmix) -> a separate function."""
-    if model.endswith(".pt"):
-        state = load_checkpoint_file(model)
-        cfg = TrainConfig.from_dict(state["config"])
-        net = build_model(cfg)
-        net.load_state_dict(state["model"])
-        net.eval()
-        if isinstance(net, IASSUNet):
-            card = ModelCard(name=f"{cfg.name} ({Path(model).name})", sources=list(cfg.sources),
-                             sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
-                             max_bin=cfg.max_bin, architecture=net.architecture(), weights="-")
-            return card.name, list(cfg.sources), STFTConfig(cfg.n_fft, cfg.hop_length), _engine_fn(Separator(net, card))
-        return f"{cfg.name} ({Path(model).name})", list(cfg.sources), STFTConfig(cfg.n_fft, cfg.hop_length), \
-            _masker_fn(net, STFTConfig(cfg.n_fft, cfg.hop_length), cfg.max_bin)
-    sep = Separator.load(model)
-    return sep.card.name, sep.sources, sep.stft_config, _engine_fn(sep)
-
-
-def _engine_fn(sep: Separator) -> SeparateFn:
-    def fn(mixture: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        r = sep.separate(mixture, sep.sample_rate, gating=GatingSettings(mode="none"))
-        return r.stems, r.activity
-    return fn
-
-
-def _masker_fn(net: torch.nn.Module, config: STFTConfig, max_bin: int) -> SeparateFn:
-    """A mask network without an activity head (the Open-Unmix baseline), through the same chunked path."""
-    hop = config.hop_length
-    chunk = 1024 * hop
-
-    def fn(mixture: np.ndarray) -> tuple[np.ndarray, Optional[np.ndarray]]:
-        def piece_fn(piece: torch.Tensor, start: int) -> torch.Tensor:
-            spec = stft(piece, config)
-            masks, _ = net(spec[:, :max_bin].abs()[None])
-            return istft(apply_masks(masks[0].float(), spec), config, piece.shape[-1])
-        (stems,) = chunked_apply(mixture, piece_fn, chunk_samples=chunk, overlap_samples=64 * hop)
-        assert stems is not None
-        return stems, None
-    return fn
+def load_for_eval(model: str) -> tuple[Separator, bool]:
+    """A model card, "bundled", or a training checkpoint (.pt, IASS or Open-Unmix) -> the engine's
+    Separator for it (the one inference path) and whether the network has an activity head."""
+    if not model.endswith(".pt"):
+        return Separator.load(model), True
+    state = load_checkpoint_file(model)
+    cfg = TrainConfig.from_dict(state["config"])
+    net = build_model(cfg)
+    net.load_state_dict(state["model"])
+    architecture = net.architecture() if isinstance(net, IASSUNet) else {"model": cfg.model}
+    card = ModelCard(name=f"{cfg.name} ({Path(model).name})", sources=list(cfg.sources),
+                     sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+                     max_bin=cfg.max_bin, architecture=architecture, weights="-")
+    return Separator(net, card), isinstance(net, IASSUNet)
 
 
 def oracle_stems(stems: np.ndarray, mixture: np.ndarray, config: STFTConfig, binary: bool) -> np.ndarray:
@@ -114,7 +85,8 @@ def _gating_dict(gating: GatingSpec) -> dict[str, Any]:
 
 def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(), museval_n: int = 0,
              limit: int = 0, progress: bool = True) -> dict[str, Any]:
-    name, sources, config, separate = load_for_eval(model)
+    sep, has_activity = load_for_eval(model)
+    name, sources, config = sep.card.name, sep.sources, sep.stft_config
     ds = MultitrackDataset(set_dir)
     if list(ds.sources) != sources:
         raise TrainingError(f"the set's sources {list(ds.sources)} differ from the model's {sources}")
@@ -131,16 +103,15 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(),
         ex = ds.load_song(e)
         stems = np.stack([ex.stems.get(s, np.zeros_like(ex.mixture)) for s in sources])
         mixture = stems.sum(axis=0)
-        est, prob = separate(mixture)
-        if prob is not None:
-            from engine.gating import gate_envelope
-            g = gates(prob, sources, gating)
-            est_g = est * gate_envelope(g, config.hop_length, config.n_fft, est.shape[-1])[:, None, :]
+        # the engine's separation as the app and the command line run it, gating included
+        result = sep.separate(mixture, ds.sample_rate, gating=gating)
+        assert result.ungated is not None
+        est, est_g = result.ungated, result.stems
+        if has_activity:
+            g = result.gates()
             for j, s in enumerate(sources):
                 truth = ex.energy_activity[s][: g.shape[1]]
                 detection[j].append((g[j][: truth.shape[0]] > 0.5, truth > 0))
-        else:
-            est_g = est
         refs = {"gated": est_g, "ungated": est, "mixture": np.repeat(mixture[None], len(sources), 0),
                 "oracle_irm": oracle_stems(stems, mixture, config, False),
                 "oracle_ibm": oracle_stems(stems, mixture, config, True)}

@@ -8,11 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from engine.metrics import DEFAULT_CONFIG, ENERGY_THRESHOLD_DB, SILENCE_DB, frame_energy_db
 from engine.spectral import STFTConfig
 
-DEFAULT_CONFIG = STFTConfig()
-ENERGY_THRESHOLD_DB = -60.0  # frame RMS (dBFS) above which a stem counts as sounding
-SILENCE_DB = -120.0
 # Drum notes are written as short ticks; a hit sounds longer than that, so note labels hold it this long.
 MIN_NOTE_S = {"drums": 0.15}
 
@@ -36,32 +34,6 @@ def note_activity(intervals: Iterable[tuple[float, float]], n_frames: int, sampl
         if f1 > f0 and f0 < n_frames:
             out[max(f0, 0):min(f1, n_frames)] = 1
     return out
-
-
-def frame_energy_db(x: np.ndarray, config: STFTConfig = DEFAULT_CONFIG) -> np.ndarray:
-    """x: (channels, n_samples) -> (n_frames,) float32 RMS in dBFS over a Hann-free n_fft window
-    centred on each frame (zero outside the signal), averaged over channels."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim == 1:
-        x = x[None]
-    n = x.shape[-1]
-    n_frames = config.n_frames(n)
-    power = (x ** 2).mean(axis=0)
-    half = config.n_fft // 2
-    cs = np.concatenate([[0.0], np.cumsum(power)])
-    centres = np.arange(n_frames) * config.hop_length
-    lo = np.clip(centres - half, 0, n)
-    hi = np.clip(centres + half, 0, n)
-    ms = (cs[hi] - cs[lo]) / config.n_fft
-    with np.errstate(divide="ignore"):
-        db = 10.0 * np.log10(np.maximum(ms, 1e-12))
-    return np.maximum(db, SILENCE_DB).astype(np.float32)
-
-
-def energy_activity(x: np.ndarray, config: STFTConfig = DEFAULT_CONFIG,
-                    threshold_db: float = ENERGY_THRESHOLD_DB) -> np.ndarray:
-    """x: (channels, n_samples) -> (n_frames,) uint8, 1 where the frame RMS exceeds threshold_db."""
-    return (frame_energy_db(x, config) > threshold_db).astype(np.uint8)
 
 
 def song_labels(note_intervals: Mapping[str, Sequence[tuple[float, float]]], stems: Mapping[str, np.ndarray],

@@ -9,6 +9,7 @@ log.jsonl (one JSON line per logged step and per epoch) and, at the end, loss.pn
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import os
@@ -26,16 +27,17 @@ from torch import nn
 from engine.audio import write_text_atomic
 from engine.errors import StemLabError
 from engine.device import cpu_has_fast_bf16, pick_device
-from engine.gating import GatingSettings, gate_envelope, gates
-from engine.separator import apply_masks
-from engine.spectral import STFTConfig, istft, stft
+from engine.gating import GatingSettings
+from engine.modelcard import ModelCard
+from engine.separator import Separator
+from engine.spectral import STFTConfig, stft
 from training.batches import Batch, BatchStream, ExcerptSource, collate_identity, estimate_source_energy, make_source
 from training.checkpoints import atomic_torch_save, load_checkpoint_file
 from training.config import TrainConfig
 from training.dataset import MultitrackDataset
 from training.distributed import Group, sync_batch_norm
 from training.errors import TrainingError
-from training.metrics import is_active, sdr
+from engine.metrics import is_active, sdr
 from training.models import UMXBaseline, build_model
 from training.weighting import dwa_weights, ebw_weights, energy_normalised_weights, unit_weights
 
@@ -409,6 +411,12 @@ class Trainer:
                 log.close()
         if self.rank == 0:
             plot_history(self.out)
+        if self.world > 1:
+            # DDP's reducer holds the process group; left alive until interpreter exit, its threads
+            # are torn down after Python's and the process aborts ("terminate called without an active
+            # exception", 3 of 25 runs of a bare two-process DDP script): drop it before leaving the group
+            self.train_model = self.model
+            gc.collect()
         self.group.close()
         return {"step": self.step, "epoch": self.epoch, "best_score": self.best_score}
 
@@ -424,7 +432,7 @@ class Trainer:
             metrics: dict[str, Any] = {}
             score: Optional[float] = None
             if val is not None:
-                metrics = val.evaluate(self.model, self.autocast)
+                metrics = val.evaluate(self.model, self.precision)
                 rec.update(metrics)
                 score = metrics["val_sdr_gated_mean"] if not isinstance(self.model, UMXBaseline) else metrics["val_sdr_mean"]
             score = self.group.from_main(score)
@@ -467,35 +475,34 @@ class ValidationSet:
                                 "lower val_seconds or make longer songs")
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, autocast: Any) -> dict[str, Any]:
+    def evaluate(self, model: nn.Module, precision: str) -> dict[str, Any]:
+        """Score `model` on the excerpts through the engine's Separator, as `stemlab evaluate` and the app
+        separate (one chunk per excerpt, default gating); the loss is the training loss on the masks."""
         cfg = self.cfg
-        model.eval()
         device = next(model.parameters()).device
+        card = ModelCard(name=cfg.name, sources=list(cfg.sources), sample_rate=cfg.sample_rate, n_fft=cfg.n_fft,
+                         hop_length=cfg.hop_length, max_bin=cfg.max_bin, architecture={}, weights="-")
+        # one chunk holds a whole excerpt: a chunk is a whole number of the network's time units
+        unit_s = (cfg.hop_length << int(getattr(model, "depth", 0))) / cfg.sample_rate
+        sep = Separator(model, card, device=device, precision=precision, chunk_seconds=cfg.val_seconds + unit_s,
+                        channels_last=cfg.channels_last)
         sdr_un: list[list[float]] = [[] for _ in cfg.sources]
         sdr_g: list[list[float]] = [[] for _ in cfg.sources]
         losses = []
-        gating = GatingSettings()
-        for mixture, stems in self.items:
-            x = torch.from_numpy(mixture).to(device)
-            spec = stft(x, self.stft_cfg)
-            mag = spec[:, :cfg.max_bin].abs()[None]
-            with autocast():
-                masks, logits = model(mag.contiguous(memory_format=torch.channels_last) if cfg.channels_last else mag)
-            masks = masks[0].float()
-            tgt = stft(torch.from_numpy(stems).to(device), self.stft_cfg)[:, :, :cfg.max_bin].abs()
-            losses.append(float(((masks * mag[0][None] - tgt) ** 2).mean()))
-            est = istft(apply_masks(masks, spec), self.stft_cfg, mixture.shape[-1]).cpu().numpy()
-            if logits is not None:
-                prob = torch.sigmoid(logits[0].float()).cpu().numpy()
-                g = gates(prob, cfg.sources, gating)
-                est_g = est * gate_envelope(g, cfg.hop_length, cfg.n_fft, mixture.shape[-1])[:, None, :]
-            else:
-                est_g = est
-            for j in range(len(cfg.sources)):
-                if is_active(stems[j]):
-                    sdr_un[j].append(sdr(stems[j], est[j]))
-                    sdr_g[j].append(sdr(stems[j], est_g[j]))
-        model.train()
+        try:
+            for mixture, stems in self.items:
+                r = sep.separate(mixture, cfg.sample_rate, gating=GatingSettings(), keep_masks=True)
+                assert r.ungated is not None and r.masks is not None
+                mag = stft(torch.from_numpy(mixture), self.stft_cfg)[:, :cfg.max_bin].abs()
+                tgt = stft(torch.from_numpy(stems), self.stft_cfg)[:, :, :cfg.max_bin].abs()
+                masks = torch.from_numpy(r.masks.astype(np.float32))
+                losses.append(float(((masks * mag[None] - tgt) ** 2).mean()))
+                for j in range(len(cfg.sources)):
+                    if is_active(stems[j]):
+                        sdr_un[j].append(sdr(stems[j], r.ungated[j]))
+                        sdr_g[j].append(sdr(stems[j], r.stems[j]))
+        finally:
+            model.train()
         per_un = [float(np.mean(v)) if v else float("nan") for v in sdr_un]
         per_g = [float(np.mean(v)) if v else float("nan") for v in sdr_g]
         return {"val_loss": float(np.mean(losses)), "val_sdr": per_un, "val_sdr_gated": per_g,

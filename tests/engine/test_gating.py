@@ -101,7 +101,8 @@ def test_envelope_constant_gates() -> None:
 
 
 def test_envelope_in_blocks_equals_whole() -> None:
-    from engine.gating import apply_gate_envelope
+    from engine.spectral import STFTConfig
+    from engine.stems import apply_song_gates
 
     rng = np.random.default_rng(3)
     g = (rng.random((2, 300)) > 0.5).astype(np.float32)
@@ -111,7 +112,7 @@ def test_envelope_in_blocks_equals_whole() -> None:
         np.testing.assert_allclose(gate_envelope(g, 512, 2048, n, a, b), whole[:, a:b], atol=1e-6)
     stems = rng.standard_normal((2, 2, n)).astype(np.float32)
     expected = stems * whole[:, None, :]
-    apply_gate_envelope(stems, g, 512, 2048, block_samples=4099)
+    apply_song_gates(stems, g, STFTConfig(2048, 512), 44100, 44100)
     np.testing.assert_allclose(stems, expected, atol=1e-6)
 
 

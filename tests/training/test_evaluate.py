@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.spectral import STFTConfig
 from training.evaluate import evaluate, markdown, oracle_stems
-from training.metrics import precision_recall_f1, sdr
+from engine.metrics import precision_recall_f1, sdr
 from training.trainer import Trainer
 from tests.training.test_training import tiny_config
 
