@@ -121,14 +121,34 @@ def display_problem(environ: Optional[Mapping[str, str]] = None) -> Optional[str
     return None
 
 
+def truth_folder_problem(folder: str, songs: Sequence[str]) -> Optional[str]:
+    """What is wrong with `stemlab gui --truth DIR` before a window opens (None: the app reads it; the
+    names and lengths of its stems are checked against the song and the model there)."""
+    p = Path(folder)
+    if not songs:
+        return "--truth needs the SONG whose true stems the folder holds: stemlab gui SONG --truth DIR"
+    if not p.is_dir():
+        return f"--truth {folder}: no such folder"
+    try:
+        if not any(f.suffix.lower() in (".wav", ".flac", ".ogg") for f in p.iterdir()):
+            return f"--truth {folder}: the folder holds no .wav, .flac or .ogg file (true stems are <source>.wav, e.g. vocals.wav)"
+    except OSError as exc:
+        return f"--truth {folder}: cannot be listed ({exc.strerror or exc})"
+    return None
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
+    if args.truth is not None:
+        bad = truth_folder_problem(args.truth, args.songs)
+        if bad:
+            return _fail(bad)
     problem = display_problem()
     if problem:
         return _fail(f"{problem}. Start StemLab in a desktop session (or ssh -X, or xvfb-run), or separate "
                      "on the command line: stemlab separate SONG --out DIR")
     from app.main import run_app
 
-    return run_app(args.songs[:1], model=args.model, allow_untrained=args.allow_untrained)
+    return run_app(args.songs[:1], model=args.model, allow_untrained=args.allow_untrained, truth=args.truth)
 
 
 def _fail(message: str) -> int:
@@ -166,6 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
     gui = sub.add_parser("gui", help="open the desktop remix app (default)")
     gui.add_argument("songs", nargs="*", metavar="SONG")
     gui.add_argument("--model", default=None, type=path_text, help="model card (.json) to separate with (default: last used)")
+    gui.add_argument("--truth", default=None, type=path_text, metavar="DIR",
+                     help="folder of the song's true stems (<source>.wav, .flac or .ogg): the teaching view")
     gui.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     gui.set_defaults(func=cmd_gui)
 

@@ -32,8 +32,15 @@ def threads_are_safe() -> bool:
     return not (version >= (6, 12) and sys.version_info < (3, 12))
 
 
-def run_app(songs: Sequence[str] = (), *, model: Optional[str] = None, allow_untrained: bool = False) -> int:
-    """Open the main window (with the first song, if any) and run the event loop; returns the exit code."""
+def run_app(
+    songs: Sequence[str] = (),
+    *,
+    model: Optional[str] = None,
+    allow_untrained: bool = False,
+    truth: Optional[str] = None,
+) -> int:
+    """Open the main window (with the first song, if any, and its true stems in the folder `truth`)
+    and run the event loop; returns the exit code."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     app = create_app()
@@ -51,6 +58,6 @@ def run_app(songs: Sequence[str] = (), *, model: Optional[str] = None, allow_unt
 
     window = MainWindow(model=model, allow_untrained=allow_untrained)
     if songs:
-        window.open_on_start(str(songs[0]))
+        window.open_on_start(str(songs[0]), truth=truth)
     window.show()
     return int(app.exec())

@@ -54,6 +54,7 @@ from .mixer import Mixer, StripSettings
 from .monitor import StallMonitor
 from .playback import Player
 from .settings import Settings
+from .teaching_view import StemRow, TeachingController
 from .widgets import (
     MIX_SPEC_HEIGHT,
     OVERVIEW_HEIGHT,
@@ -186,6 +187,7 @@ class MainWindow(QMainWindow):
         self._last_tick = time.perf_counter()
         self._build_actions()
         self._build_ui()
+        self._build_teaching()
         self._build_shortcuts()
         self._restore_settings()
         self.fit_to_screen()
@@ -250,6 +252,18 @@ class MainWindow(QMainWindow):
             "Export stems and the remix as WAV or FLAC",
             icon=SP.SP_DriveHDIcon,
         )
+        self.act_attach_truth = self._act(
+            "Attach &truth stems…",
+            self.choose_truth,
+            None,
+            "Attach a folder of the song's true stems (<source>.wav/.flac/.ogg) to see and hear how good the stems are",
+        )
+        self.act_teaching_report = self._act(
+            "Export teaching &report…",
+            self.export_teaching_report,
+            None,
+            "Write a PNG per stem (spectrograms, activity lanes, figures) and a CSV of the figures",
+        )
         self.act_load_model = self._act(
             "Load &model…", self.choose_model, "Ctrl+M", "Choose a model card (.json) to separate with"
         )
@@ -307,6 +321,9 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_open_session)
         m.addAction(self.act_save_session)
         m.addAction(self.act_export)
+        m.addSeparator()
+        m.addAction(self.act_attach_truth)
+        m.addAction(self.act_teaching_report)
         m.addSeparator()
         m.addAction(self.act_load_model)
         m.addSeparator()
@@ -536,6 +553,20 @@ class MainWindow(QMainWindow):
         v.addWidget(self.stem_pages, 1)
         return page
 
+    def _build_teaching(self) -> None:
+        """The teaching view (app.teaching_view): true stems beside the estimates, once attached."""
+        self.teaching = TeachingController(
+            self.runner, self.result_lock, self.overview_plot, self._connect_plot, lambda: self.levels, self,
+            ruler=self.overview_glw,
+        )
+        self.teaching.truth_loaded.connect(self._on_truth_loaded)
+        self.teaching.truth_failed.connect(lambda m: self._error("Cannot use the true stems", m))
+        self.teaching.listen_changed.connect(self._sync_mixer)
+        self.teaching.parts_built.connect(self._on_teaching_built)
+        self.teaching.report_written.connect(self._on_teaching_report)
+        self.teaching.report_failed.connect(lambda m: self._error("Cannot write the teaching report", m))
+        self._pending_truth: Optional[tuple[str, str]] = None  # (song path, truth folder) from the command line
+
     def _build_shortcuts(self) -> None:
         for k in range(9):
             QShortcut(QKeySequence(str(k + 1)), self, activated=lambda k=k: self.toggle_solo(k))
@@ -762,10 +793,13 @@ class MainWindow(QMainWindow):
             if demo_song_path().exists():
                 self.open_path(str(demo_song_path()))
 
-    def open_on_start(self, path: str) -> None:
-        """Open this song once the window is up (run_app's command-line argument)."""
+    def open_on_start(self, path: str, truth: Optional[str] = None) -> None:
+        """Open this song once the window is up (run_app's command-line argument), with the true
+        stems in the folder `truth` if given."""
         self._pending_open = path
         self._first_opened = False
+        if truth:
+            self._pending_truth = (str(path), str(truth))
 
     def _placeholder_text(self) -> str:
         if self.separator is None:
@@ -852,12 +886,14 @@ class MainWindow(QMainWindow):
             f"Opened {song.path.name}: {format_time(song.duration_s)} at {song.sample_rate} Hz in "
             f"{song.load_s:.2f} s{extra}"
         )
+        self._attach_truth_on_open(song)
         self.song_loaded.emit(song)
 
     def _show_song(self, song: SongData) -> None:
         self.player.close()
         self._clear_separation()
         self.song = song
+        self.teaching.set_song(song)
         self._forget_tiles()
         self.session_path = None
         self.setWindowTitle(f"{song.path.name} — StemLab")
@@ -992,6 +1028,7 @@ class MainWindow(QMainWindow):
         self.regates.clear()
         self.regates.result = None
         self.regates.frames = {}
+        self.teaching.clear_separation()
         self.result = None
         self.stem_specs = []
         for h in self.headers:
@@ -1028,6 +1065,7 @@ class MainWindow(QMainWindow):
         fr = result.frame_rate
         self.master.gating.set_frame_rate(fr)
         times = result.frame_times()
+        rows = []
         for i, name in enumerate(result.sources):
             colour = theme.stem_colour(name, i)
             header = TrackHeader(i, name, colour, fr)
@@ -1046,12 +1084,8 @@ class MainWindow(QMainWindow):
             for p in lane.plots():
                 p.setXLink(self.overview_plot)
                 self._connect_plot(p)
-            row = QWidget()
-            hl = QHBoxLayout(row)
-            hl.setContentsMargins(0, 0, 0, 0)
-            hl.setSpacing(0)
-            hl.addWidget(header)
-            hl.addWidget(lane.widget, 1)
+            row = StemRow(header, lane.widget)
+            rows.append(row)
             self.lanes_layout.insertWidget(self.lanes_layout.count() - 1, row)
             self.headers.append(header)
             self.lanes.append(lane)
@@ -1059,6 +1093,7 @@ class MainWindow(QMainWindow):
             self._update_activity_label(i, gates[i])
         self._relink_colorbar()
         self.mixer.set_tracks(self.song.stereo, result.stems, self.song.sample_rate)
+        self.teaching.show_separation(result, rows, gates, self.regates.frames, self.mixer)
         tuned = [] if state else self._apply_card_gating()
         if state:
             self._apply_state(state)
@@ -1071,7 +1106,7 @@ class MainWindow(QMainWindow):
             self.player.play()
 
     def _relink_colorbar(self) -> None:
-        self.colorbar.setImageItem([v.image for v in self.spec_views])
+        self.colorbar.setImageItem([v.image for v in self.spec_views] + self.teaching.images())
         self.colorbar.setLevels(self.levels)
 
     def _on_levels_changed(self, bar: Any) -> None:
@@ -1191,6 +1226,7 @@ class MainWindow(QMainWindow):
         for i in range(len(self.lanes)):
             self.lanes[i].set_gate(outcome.gates[i], fr)
             self._update_activity_label(i, outcome.gates[i])
+        self.teaching.regated(outcome.gates, outcome.sources)
         if outcome.spectrograms:
             self._retile()
         total = (time.perf_counter() - getattr(self, "_regate_t0", time.perf_counter())) * 1000
@@ -1217,22 +1253,24 @@ class MainWindow(QMainWindow):
 
     def _sync_mixer(self) -> None:
         strips = []
-        for h in self.headers:
+        for i, h in enumerate(self.headers):
             strips.append(
                 StripSettings(
                     gain_db=h.gain.db,
                     pan=h.pan.value() / 100.0,
                     mute=h.mute.isChecked(),
                     solo=h.solo.isChecked(),
+                    listen=self.teaching.listen(i),
                 )
             )
         if len(strips) == self.mixer.n_sources:
             self.mixer.strips = strips
         any_solo = any(st.solo for st in strips)
-        for lane, st in zip(self.lanes, strips, strict=False):
+        audible = [not st.mute and (st.solo or not any_solo) for st in strips]
+        for lane, on in zip(self.lanes, audible, strict=False):
             # what you see follows what you hear: silenced stems are dimmed
-            audible = not st.mute and (st.solo or not any_solo)
-            lane.widget.ci.setOpacity(1.0 if audible else 0.35)
+            lane.widget.ci.setOpacity(1.0 if on else 0.35)
+        self.teaching.set_audible(audible)
         self.mixer.master_gain_db = self.master.gain.db
         self.mixer.play_original = self.master.ab.isChecked()
         self.mixer.update_gains()
@@ -1374,6 +1412,7 @@ class MainWindow(QMainWindow):
             self.result,
             self.regates.frames,
             self.result_lock,
+            self.teaching.truth_frames(),
             name="drawing the spectrogram",
         )
         w.signals.finished.connect(self._on_tiles)
@@ -1393,6 +1432,7 @@ class MainWindow(QMainWindow):
             for i, name in enumerate(self.result.sources):
                 if name in tiles.stems and i < len(self.lanes):
                     self.lanes[i].spec.set_spectrogram(tiles.stems[name], self.levels)
+        self.teaching.show_spectrograms(tiles.truth)
         self._tiles = tiles
         self.spectrogram_detail_shown.emit()
 
@@ -1405,6 +1445,7 @@ class MainWindow(QMainWindow):
             self.mix_spec.set_spectrogram(self.song.spectrogram, self.levels)
         for lane, spec in zip(self.lanes, self.stem_specs, strict=False):
             lane.spec.set_spectrogram(spec, self.levels)
+        self.teaching.show_spectrograms(None)
 
     def _forget_tiles(self) -> None:
         """A new song: forget tiles of the old one (its view is reset to fit by the caller)."""
@@ -1448,6 +1489,8 @@ class MainWindow(QMainWindow):
         for lane in self.lanes:
             for line in lane.playheads:
                 line.setValue(t)
+        for line in self.teaching.playheads():
+            line.setValue(t)
 
     def _update_clock(self) -> None:
         if self.song is None:
@@ -1574,6 +1617,70 @@ class MainWindow(QMainWindow):
         self._busy_worker = None
         self._set_progress(False)
         self._update_actions()
+
+    # ==== the teaching view (app.teaching_view) ========================================================
+    def _truth_sources(self) -> list[str]:
+        if self.result is not None:
+            return list(self.result.sources)
+        if self.separator is not None:
+            return list(self.separator.sources)
+        from engine.model import DEFAULT_SOURCES
+
+        return list(DEFAULT_SOURCES)
+
+    def _attach_truth_on_open(self, song: SongData) -> None:
+        """The command line's --truth for its song, or the demo song's own stems."""
+        from .teaching import demo_truth_folder
+
+        pending, self._pending_truth = self._pending_truth, None
+        if pending is not None and Path(pending[0]).resolve() == song.path.resolve():
+            self.attach_truth(pending[1])
+            return
+        folder = demo_truth_folder(song.path, _resources_demo_guess())
+        if folder is not None:
+            self.attach_truth(str(folder))
+
+    def choose_truth(self) -> None:
+        if self.song is None:
+            self.status("Open a song first; true stems belong to a song.")
+            return
+        start = str(self.song.path.parent)
+        folder = QFileDialog.getExistingDirectory(self, "Folder of the song's true stems", start)
+        if folder:
+            self.attach_truth(folder)
+
+    def attach_truth(self, folder: str) -> None:
+        self.status(f"Reading the true stems in {folder}…")
+        self.teaching.attach(folder, self._truth_sources())
+
+    def _on_truth_loaded(self, truth: Any) -> None:
+        notes = f" ({'; '.join(truth.notes)})" if truth.notes else ""
+        later = "" if self.result is not None else " They are shown once the song is separated."
+        self.status(f"True stems attached: {truth.describe()}.{later}{notes}")
+
+    def _on_teaching_built(self) -> None:
+        self._relink_colorbar()
+        self._sync_mixer()
+        self._update_actions()
+        self._retile()  # zoomed in, the true stems get tiles of the span on screen too
+
+    def export_teaching_report(self) -> None:
+        if self.song is None:
+            return
+        self.teaching.choose_and_export(
+            self, str(self.song.path.parent), self.song.path.stem, self.gating_spec(), self.status
+        )
+
+    def _on_teaching_report(self, written: list) -> None:
+        folder = written[0].parent if written else None
+        self.status(f"Teaching report: {len(written)} files written to {folder}")
+        if folder is not None:
+            self.show_message(
+                "export",
+                "info",
+                f"Teaching report written to <b>{folder}</b> ({len(written) - 1} PNGs and a CSV).",
+                action=("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))),
+            )
 
     # ==== sessions ====================================================================================
     def _mixer_state(self) -> dict[str, Any]:
@@ -1803,6 +1910,8 @@ class MainWindow(QMainWindow):
         self.placeholder.button.setEnabled(self.act_separate.isEnabled())
         self.act_cancel.setEnabled(separating or self._busy_worker is not None)
         self.act_export.setEnabled(separated and self._busy_worker is None)
+        self.act_attach_truth.setEnabled(has_song)
+        self.act_teaching_report.setEnabled(self.teaching.active)
         self.act_save_session.setEnabled(separated and self._busy_worker is None)
         for a in (self.act_play, self.act_stop, self.act_loop, self.act_ab, self.act_fit):
             a.setEnabled(has_song)

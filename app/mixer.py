@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -20,6 +20,7 @@ MIN_GAIN_DB = -60.0  # a fader at or below this is silent
 MAX_GAIN_DB = 12.0
 MAX_BLOCK = 16384  # the largest block a callback may ask for
 RAMP_SAMPLES = 64  # gain changes are cross-faded over this many samples to avoid clicks
+LISTEN_MODES = ("estimate", "truth", "error")  # what a stem's strip plays, given the song's true stems
 
 
 def db_to_gain(db: float) -> float:
@@ -49,18 +50,25 @@ class StripSettings:
     pan: float = 0.0
     mute: bool = False
     solo: bool = False
+    listen: str = "estimate"  # "truth": the true stem instead; "error": truth minus estimate
 
     def to_json(self) -> dict[str, object]:
-        return {"gain_db": self.gain_db, "pan": self.pan, "mute": self.mute, "solo": self.solo}
+        out: dict[str, object] = {"gain_db": self.gain_db, "pan": self.pan, "mute": self.mute, "solo": self.solo}
+        if self.listen != "estimate":
+            out["listen"] = self.listen
+        return out
 
 
 class Mixer:
     """Mixes stems (or the original mix) into stereo blocks.
 
     stems: (n_sources, 2, n_samples) float32; original: (2, n_samples) float32, both at
-    `sample_rate`. Row n_sources of the gain matrix belongs to the original mix (the A/B switch).
-    `levels` holds the last block's post-fader peak per stem, then the original, then the master:
-    (n_sources + 2, 2).
+    `sample_rate`. Row n_sources of the gain matrix belongs to the original mix (the A/B switch);
+    rows n_sources + 1 + i to stem i's true stem, when the song has one (set_truth): a strip that
+    plays the truth weights that row, and one that plays the error (truth minus estimate) weights it
+    and its estimate's row negated, so the error follows every re-gating without being stored.
+    `levels` holds the last block's post-fader peak per strip (estimate and truth rows together),
+    then the original, then the master: (n_sources + 2, 2).
     """
 
     def __init__(self, max_block: int = MAX_BLOCK) -> None:
@@ -72,8 +80,10 @@ class Mixer:
         self.play_original = False  # the A/B switch: True plays the untouched mix
         self._stems = np.zeros((0, 2, 0), np.float32)
         self._original = np.zeros((2, 0), np.float32)
+        self._truth: tuple[Optional[np.ndarray], ...] = ()  # per stem (2, n_samples) or None
         self._scratch = np.zeros((2, self.max_block), np.float32)
         self._tmp = np.zeros(self.max_block, np.float32)
+        self._tmp2 = np.zeros(self.max_block, np.float32)
         self._ramp_tmp = np.zeros(RAMP_SAMPLES, np.float32)
         self._ramp = np.arange(1, RAMP_SAMPLES + 1, dtype=np.float32) / RAMP_SAMPLES
         self._target = np.zeros((1, 2), np.float32)
@@ -108,9 +118,10 @@ class Mixer:
                 self.strips = [StripSettings() for _ in range(n)]
             self._stems = stems
             self._original = original
+            self._truth = ()  # the truth belongs to these stems' song: set_truth again
             self.sample_rate = int(sample_rate)
             self.levels = np.zeros((n + 2, 2), np.float32)
-            self._current = np.zeros((n + 1, 2), np.float32)
+            self._current = np.zeros((2 * n + 1, 2), np.float32)
             self.position = min(self.position, self.n_samples)
             self._loop = None
             self.ended = False
@@ -122,6 +133,28 @@ class Mixer:
         if stems.shape != self._stems.shape:
             raise ValueError("replace_stems needs the same shape; use set_tracks")
         self._stems = np.ascontiguousarray(stems, dtype=np.float32)
+
+    def set_truth(self, truth: Optional[Sequence[Optional[np.ndarray]]]) -> None:
+        """The true stems, one per stem in stem order ((2, n_samples) float32, or None where there is
+        none), or None to forget them. Strips set to hear "truth" or "error" play them."""
+        if truth is None:
+            self._truth = ()
+            self.update_gains()
+            return
+        if len(truth) != self.n_sources:
+            raise ValueError("set_truth needs one entry (or None) per stem")
+        arrays = []
+        for t in truth:
+            if t is not None:
+                if t.shape != (2, self.n_samples):
+                    raise ValueError("a true stem must be (2, n_samples) like the stems")
+                t = np.ascontiguousarray(t, dtype=np.float32)
+            arrays.append(t)
+        self._truth = tuple(arrays)
+        self.update_gains()
+
+    def has_truth(self, i: int) -> bool:
+        return i < len(self._truth) and self._truth[i] is not None
 
     @property
     def n_sources(self) -> int:
@@ -136,13 +169,15 @@ class Mixer:
         return self._stems
 
     def gain_matrix(self) -> np.ndarray:
-        """(n_sources + 1, 2) linear gains per row and output channel from the current settings.
+        """(2 n_sources + 1, 2) linear gains per row and output channel from the current settings:
+        the stems, the original, then the true stems.
 
         Without stems (a song not separated yet) the original mix is all there is to hear, so it
-        plays as if the A/B switch were on B.
+        plays as if the A/B switch were on B. A strip set to hear a truth it does not have plays
+        its estimate.
         """
         n = len(self.strips)
-        g = np.zeros((n + 1, 2), np.float32)
+        g = np.zeros((2 * n + 1, 2), np.float32)
         any_solo = any(s.solo for s in self.strips)
         master = 0.0 if self.master_mute else db_to_gain(self.master_gain_db)
         if self.play_original or self.n_sources == 0:
@@ -153,7 +188,12 @@ class Mixer:
             if audible:
                 left, right = pan_gains(s.pan)
                 lin = db_to_gain(s.gain_db) * master
-                g[i] = (lin * left, lin * right)
+                listen = s.listen if self.has_truth(i) else "estimate"
+                if listen != "truth":
+                    sign = -1.0 if listen == "error" else 1.0
+                    g[i] = (sign * lin * left, sign * lin * right)
+                if listen != "estimate":
+                    g[n + 1 + i] = (lin * left, lin * right)
         return g
 
     def update_gains(self) -> None:
@@ -196,9 +236,10 @@ class Mixer:
             self.position = target_pos
         target = self._target
         current = self._current
-        stems, original = self._stems, self._original
+        stems, original, truth = self._stems, self._original, self._truth
         loop = self._loop
         n_src = stems.shape[0]
+        n_rows = target.shape[0]
         scratch = self._scratch
         scratch[:, :frames] = 0.0
         levels = self.levels
@@ -216,33 +257,36 @@ class Mixer:
                     continue
                 break
             take = min(frames - written, end - pos)
-            for row in range(n_src + 1):
-                g1 = target[row]
-                g0 = current[row] if ramp_pending else g1
-                if g0[0] == 0.0 and g0[1] == 0.0 and g1[0] == 0.0 and g1[1] == 0.0:
+            for k in range(min(n_src + 1, n_rows)):
+                # strip k: its stem (or the original) and, for a stem, its true stem's row
+                src = stems[k] if k < n_src else original
+                ga1 = target[k]
+                ga0 = current[k] if ramp_pending else ga1
+                a_on = not (ga0[0] == 0.0 and ga0[1] == 0.0 and ga1[0] == 0.0 and ga1[1] == 0.0)
+                t_row = n_src + 1 + k
+                t_src = truth[k] if k < n_src and k < len(truth) and t_row < n_rows else None
+                b_on = False
+                if t_src is not None:
+                    gb1 = target[t_row]
+                    gb0 = current[t_row] if ramp_pending else gb1
+                    b_on = not (gb0[0] == 0.0 and gb0[1] == 0.0 and gb1[0] == 0.0 and gb1[1] == 0.0)
+                if not a_on and not b_on:
                     continue
-                src = stems[row] if row < n_src else original
                 for c in range(2):
-                    seg = src[c, pos : pos + take]
                     dst = scratch[c, written : written + take]
                     tmp = self._tmp[:take]
-                    np.multiply(seg, g1[c], out=tmp)
-                    if ramp_pending and g0[c] != g1[c]:
-                        r = min(RAMP_SAMPLES, take)
-                        ramp = self._ramp_tmp[:r]
-                        # gain goes from g0 to g1 across the first r samples
-                        np.multiply(
-                            self._ramp[:r] if r == RAMP_SAMPLES else self._ramp[RAMP_SAMPLES - r :],
-                            g1[c] - g0[c],
-                            out=ramp,
-                        )
-                        ramp += g0[c]
-                        np.multiply(seg[:r], ramp, out=tmp[:r])
+                    if a_on:
+                        self._scaled(src[c, pos : pos + take], ga0[c], ga1[c], ramp_pending, tmp)
+                    if b_on and t_src is not None:
+                        tmp2 = self._tmp2[:take] if a_on else tmp
+                        self._scaled(t_src[c, pos : pos + take], gb0[c], gb1[c], ramp_pending, tmp2)
+                        if a_on:
+                            np.add(tmp, tmp2, out=tmp)
                     np.add(dst, tmp, out=dst)
                     np.abs(tmp, out=tmp)
                     peak = tmp.max() if take else 0.0
-                    if peak > levels[row, c]:
-                        levels[row, c] = peak
+                    if peak > levels[k, c]:
+                        levels[k, c] = peak
             ramp_pending = False
             pos += take
             written += take
@@ -260,6 +304,16 @@ class Mixer:
             self.ended = True
         return written
 
+    def _scaled(self, seg: np.ndarray, g0: float, g1: float, ramp: bool, out: np.ndarray) -> None:
+        """out = seg * gain, the gain going from g0 to g1 across the first RAMP_SAMPLES when ramping."""
+        np.multiply(seg, g1, out=out)
+        if ramp and g0 != g1:
+            r = min(RAMP_SAMPLES, seg.shape[0])
+            rr = self._ramp_tmp[:r]
+            np.multiply(self._ramp[:r] if r == RAMP_SAMPLES else self._ramp[RAMP_SAMPLES - r :], g1 - g0, out=rr)
+            rr += g0
+            np.multiply(seg[:r], rr, out=out[:r])
+
     # ---- offline rendering (export), worker thread --------------------------------------------
     def render(
         self,
@@ -276,17 +330,24 @@ class Mixer:
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
         with self._lock:
             g = self.gain_matrix()
-            stems, original = self._stems, self._original
+            stems, original, truth = self._stems, self._original, self._truth
         n = max(0, stop - start)
         out = np.zeros((2, n), np.float32)
         n_src = stems.shape[0]
         for a in range(0, n, block):
             check_cancel(cancel)  # the engine's cancel exception, raised in the export worker
             b = min(n, a + block)
-            for row in range(n_src + 1):
+            for row in range(g.shape[0]):
                 if g[row, 0] == 0.0 and g[row, 1] == 0.0:
                     continue
-                src = stems[row] if row < n_src else original
+                if row <= n_src:
+                    src = stems[row] if row < n_src else original
+                else:
+                    k = row - n_src - 1
+                    t = truth[k] if k < len(truth) else None
+                    if t is None:
+                        continue
+                    src = t
                 for c in range(2):
                     out[c, a:b] += src[c, start + a : start + b] * g[row, c]
             if progress is not None:

@@ -61,6 +61,8 @@ QPushButton:disabled {{ color: #5a6070; }}
 QPushButton#Mute:checked {{ background: #c0392b; color: white; border-color: #e74c3c; }}
 QPushButton#Solo:checked {{ background: #d4a017; color: black; border-color: #f1c40f; }}
 QPushButton#AB:checked {{ background: #8e44ad; color: white; }}
+QPushButton#Listen {{ padding: 2px 6px; }}
+QPushButton#Listen:checked {{ background: #2d4a63; color: white; border-color: {ACCENT}; }}
 QPushButton#Big {{ font-size: 12pt; padding: 8px 18px; background: #2d4a63; border-color: {ACCENT}; }}
 QPushButton#Mute, QPushButton#Solo, QPushButton#AB {{ padding: 2px 0px; font-weight: bold; }}
 QSlider::groove:horizontal {{ height: 4px; background: #3a3f4b; border-radius: 2px; }}

@@ -300,6 +300,7 @@ class SpectrogramTiles:
     stop_s: float
     mix: analysis.Spectrogram
     stems: dict[str, analysis.Spectrogram]
+    truth: dict[str, analysis.Spectrogram] = field(default_factory=dict)  # the true stems', with a truth
 
 
 def spectrogram_tiles(
@@ -311,12 +312,13 @@ def spectrogram_tiles(
     result: Any,
     frames: dict[str, analysis.BandFrames],
     lock: threading.Lock,
+    truth_frames: Optional[dict[str, analysis.BandFrames]] = None,
     *,
     progress: Any = None,
     cancel: Optional[threading.Event] = None,
 ) -> SpectrogramTiles:
     """The mix's spectrogram of samples [start, stop) (an FFT of that span only) and, once separated,
-    the gated stems' from their cached band frames (no FFT)."""
+    the gated stems' from their cached band frames (no FFT), and the true stems' from theirs."""
     from engine.progress import check_cancel
 
     mix = analysis.spectrogram_tile(mono, sample_rate, start, stop, cancel=cancel)
@@ -330,7 +332,11 @@ def spectrogram_tiles(
             check_cancel(cancel)
             if s in frames:
                 stems[s] = frames[s].render_span(t0, t1, gates[i], times)
-    return SpectrogramTiles(serial, t0, t1, mix, stems)
+    truth = {}
+    for s, f in (truth_frames or {}).items():
+        check_cancel(cancel)
+        truth[s] = f.render_span(t0, t1)
+    return SpectrogramTiles(serial, t0, t1, mix, stems, truth)
 
 
 @dataclass
