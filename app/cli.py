@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
 import os
 import re
+import signal
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 DEMO_SONG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "demo.ogg"
 
@@ -17,6 +21,24 @@ DEMO_SONG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "dem
 def _setup_threads() -> None:
     # OpenMP spin-waiting fights for the two cores when anything else runs (NOTES.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C that lands while the native libraries load and raise it after: raised inside torch's
+    import, it can surface in a C++ callback (pybind11) that cannot pass it on, and the process aborts
+    (SIGABRT, seen by the fuzz harness) instead of exiting 130."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught and previous is not signal.SIG_IGN:
+        raise KeyboardInterrupt
 
 
 def _lies_inside(path: Path, folder: Path) -> bool:
@@ -29,15 +51,17 @@ def _lies_inside(path: Path, folder: Path) -> bool:
 
 
 def cmd_separate(args: argparse.Namespace) -> int:
+    with _ctrl_c_held():
+        import torch  # noqa: F401  (loaded here, where a Ctrl-C waits for it)
     from tqdm import tqdm
 
     from engine import GatingSettings, Separator, StemLabError, load_audio
+    from engine.audio import SUBTYPES
     from engine.errors import AudioWriteError
     from engine.export import replacing_folder, separate_to_folder, song_folder_names
+    from engine.gating import MAX_MEDIAN_FRAMES
     from engine.music import analyse
     from engine.progress import Progress
-
-    from engine.gating import MAX_MEDIAN_FRAMES
 
     if args.format == "flac" and args.bits == "float":
         return _fail("--bits float needs --format wav: FLAC holds 16- or 24-bit integer samples")
@@ -48,8 +72,8 @@ def cmd_separate(args: argparse.Namespace) -> int:
     mode = "none" if args.no_gating else ("soft" if args.soft_gating else "binary")
     # no gating option given: the model card's tuned gating per stem (or the default where it has none)
     chosen = args.no_gating or args.soft_gating or args.threshold is not None or args.median_frames is not None
-    gating: Any = GatingSettings(mode=mode, threshold=0.5 if args.threshold is None else args.threshold,
-                                 median_frames=9 if args.median_frames is None else args.median_frames)
+    given = {k: v for k, v in (("threshold", args.threshold), ("median_frames", args.median_frames)) if v is not None}
+    gating: Any = dataclasses.replace(GatingSettings(mode=mode), **given)
     try:
         t0 = time.perf_counter()
         separator = Separator.load(args.model, device=args.device, precision=args.precision,
@@ -82,7 +106,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
                         "model_card": separator.card.name, "model_metrics": separator.card.metrics,
                         "model_load_s": round(load_s, 3), "precision": separator.precision,
                         "gating_from": "the command line" if chosen else "the model card"}
-                subtype = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}[args.bits] if args.bits else None
+                subtype = SUBTYPES[args.bits] if args.bits else None
                 music = analyse(audio.samples, audio.sample_rate) if args.analysis else None
                 with replacing_folder(out_dir) as staging:  # the whole result, or nothing, takes its place
                     meta = separate_to_folder(separator, audio, staging, fmt=args.format, subtype=subtype,
@@ -156,10 +180,34 @@ def _fail(message: str) -> int:
     return 2
 
 
+def training_commands() -> dict[str, Any]:
+    """The training side's commands, name -> entry point, read from the installed package's metadata
+    (pyproject's `stemlab.commands`): found without importing training, which only the command run loads."""
+    from importlib.metadata import entry_points
+
+    return {ep.name: ep for ep in entry_points(group="stemlab.commands")}
+
+
+def run_training_command(entry: Any, argv: Sequence[str]) -> int:
+    try:
+        with _ctrl_c_held():
+            import torch  # noqa: F401  (loaded here, where a Ctrl-C waits for it)
+
+            command = entry.load()
+    except ImportError as exc:
+        print(f"stemlab {argv[0]}: the training extras are not installed ({exc}); "
+              "install them with: pip install -e '.[training]'", file=sys.stderr)
+        return 2
+    return int(command(list(argv)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     from engine.arguments import path_text
 
-    parser = argparse.ArgumentParser(prog="stemlab", description="Take songs apart into stems and remix them.")
+    trained = sorted(training_commands())
+    more = f"training commands: {', '.join(trained)} (stemlab COMMAND --help)" if trained else None
+    parser = argparse.ArgumentParser(prog="stemlab", description="Take songs apart into stems and remix them.",
+                                     epilog=more)
     sub = parser.add_subparsers(dest="command")
 
     sep = sub.add_parser("separate", help="separate songs into stems on the command line")
@@ -191,18 +239,6 @@ def build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--allow-untrained", action="store_true", help=argparse.SUPPRESS)
     gui.set_defaults(func=cmd_gui)
 
-    try:
-        from training.cli import register
-    except ImportError:
-        pass  # the training extras are not installed
-    else:
-        register(sub)
-    try:
-        from training.train_cli import register as register_train
-    except ImportError:
-        pass
-    else:
-        register_train(sub)
     return parser
 
 
@@ -214,14 +250,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     # Ctrl-C at any moment, while the parser imports the training commands too, ends with exit 130
     try:
         _setup_threads()
+        args_list = list(sys.argv[1:] if argv is None else argv)
+        commands = training_commands()
+        if args_list and args_list[0] in commands:
+            return run_training_command(commands[args_list[0]], args_list)
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.command is None:
             args = parser.parse_args(["gui", *(argv or [])])
         if args.command == "separate":
             # A terminal closed or a kill ends the run as Ctrl-C does: every unfinished file is removed on the way out.
-            import signal
-
             for sig in (signal.SIGTERM, signal.SIGHUP):
                 signal.signal(sig, _interrupt)
         return int(args.func(args))

@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .settings import Settings
+from engine.audio import SUBTYPES
+from engine.export import ACTIVITY_CSV, SEPARATION_JSON
 
-BITS = {"16": "PCM_16", "24": "PCM_24", "float": "FLOAT"}
+from .settings import Settings
 
 
 @dataclass
@@ -41,7 +42,7 @@ class ExportChoice:
         """Every file the export will write (to ask before replacing any)."""
         out = [self.folder / f"{s}.{self.fmt}" for s in self.stems]
         if self.stems:
-            out += [self.folder / "activity.csv", self.folder / "separation.json"]
+            out += [self.folder / ACTIVITY_CSV, self.folder / SEPARATION_JSON]
         if self.remix:
             out.append(self.folder / f"{self.song_stem} (remix).{self.fmt}")
         return out
@@ -137,7 +138,7 @@ class ExportDialog(QDialog):
             folder=Path(self.folder.text()).expanduser(),
             stems=[s for s, cb in self.stem_boxes.items() if cb.isChecked()],
             fmt=self.format.currentText().lower(),
-            subtype=BITS[str(self.bits.currentData())],
+            subtype=SUBTYPES[str(self.bits.currentData())],
             remix=self.remix.isChecked(),
             song_stem=self.song_path.stem,
         )

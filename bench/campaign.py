@@ -28,7 +28,7 @@ SET_NAMES = {"data/benchmark": "benchmark (real songs, TimGM6mb)",
 
 
 def evaluation(label: str, model: str, set_dir: str) -> dict[str, Any]:
-    from training.evaluate import evaluate
+    from training.evaluation.evaluate import evaluate
 
     cache = ROOT / "runs" / "eval" / f"{label}--{Path(set_dir).name}.json"
     if cache.exists():

@@ -53,7 +53,7 @@ def evaluate(name: str, bench_set: str) -> dict:
     out = ROOT / "runs" / f"cmp-{name}" / "eval_benchmark"
     if out.with_suffix(".json").exists():
         return json.loads(out.with_suffix(".json").read_text())
-    from training.evaluate import evaluate as run_eval
+    from training.evaluation.evaluate import evaluate as run_eval
 
     report = run_eval(str(ROOT / "runs" / f"cmp-{name}" / "best.pt"), bench_set, progress=True)
     out.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n")

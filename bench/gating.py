@@ -29,10 +29,9 @@ MEDIANS = (1, 5, 9, 15, 25, 41)
 
 def separated(model: str, set_dir: str, limit: int = 0) -> tuple[list[str], Any, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
     """(sources, stft config, [(stems (S, 2, n), ungated estimate (S, 2, n), activity (S, T))])."""
-    from training.dataset import MultitrackDataset
-    from training.evaluate import load_for_eval
-
     from engine.gating import GatingSettings
+    from training.datasets.dataset import MultitrackDataset
+    from training.evaluation.evaluate import load_for_eval
 
     sep, has_activity = load_for_eval(model)
     assert has_activity, "gating needs a model with an activity head"
@@ -73,7 +72,7 @@ def tune(sources: list[str], config: Any, items: list) -> dict[str, tuple[float,
 
 def main() -> int:
     from engine.gating import GatingSettings
-    from training.evaluate import evaluate
+    from training.evaluation.evaluate import evaluate
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default=str(ROOT / "resources" / "models" / "iass.json"))

@@ -95,7 +95,7 @@ def midi_truth(midi: Path, start_s: float) -> tuple[Optional[float], Optional[st
 
 def benchmark() -> list[dict[str, Any]]:
     from engine.music import analyse
-    from training.benchmark_set import find_midi_files
+    from training.datasets.benchmark import find_midi_files
 
     midis = {p.name: p for p in find_midi_files()}
     out = []

@@ -26,9 +26,9 @@ from bench.common import machine, write_section  # noqa: E402
 
 
 def train_from(run: Path, steps: int) -> tuple[list[float], dict[str, torch.Tensor], int, dict[str, torch.Tensor]]:
-    from training.batches import make_source
-    from training.config import TrainConfig
-    from training.trainer import Trainer
+    from training.run.batches import make_source
+    from training.run.config import TrainConfig
+    from training.run.trainer import Trainer
 
     cfg = TrainConfig.load(run / "config.json")
     cfg.out_dir, cfg.val_set, cfg.ema_decay = str(run), None, 0.0
@@ -49,7 +49,7 @@ def train_from(run: Path, steps: int) -> tuple[list[float], dict[str, torch.Tens
 
 
 def main() -> int:
-    from training.slim import lo_path, pack, unpack
+    from training.run.resume_pack import lo_path, pack, unpack
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run", default="runs/iass-main")

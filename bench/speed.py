@@ -68,11 +68,11 @@ def run_case(case: str, seconds: float) -> dict:
             times = []
             for thr in (0.3, 0.6, 0.45):
                 t1 = time.perf_counter()
-                result.regate(GatingSettings(threshold=thr, median_frames=9))
+                result.regate(GatingSettings(threshold=thr))
                 times.append(time.perf_counter() - t1)
             out["regate_all_s"] = min(times)
             t1 = time.perf_counter()
-            result.regate(GatingSettings(threshold=0.2, median_frames=9), sources=["drums"])
+            result.regate(GatingSettings(threshold=0.2), sources=["drums"])
             out["regate_one_s"] = time.perf_counter() - t1
     else:
         sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))  # openunmix only imports it

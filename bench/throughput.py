@@ -45,9 +45,9 @@ def _cpu_s() -> float:
 
 def one(changes: dict, steps: int, warmup: int, out_dir: str) -> dict:
     """Runs in the child process: warm up, then time `steps` optimiser steps including batch reading."""
-    from training.batches import make_source
-    from training.config import TrainConfig
-    from training.trainer import Trainer
+    from training.run.batches import make_source
+    from training.run.config import TrainConfig
+    from training.run.trainer import Trainer
 
     cfg = TrainConfig.load(ROOT / BASE)
     for k, v in changes.items():

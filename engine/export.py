@@ -31,7 +31,11 @@ from .separator import SeparationResult, Separator, describe_gating
 from .spectral import STFTConfig
 from .stems import BLOCK, gate_song_blocks, resample_blocks
 
-RESULT_MARKER = "separation.json"  # a folder holding this is a StemLab result, which a new run may replace
+# The files beside the stems. A folder holding SEPARATION_JSON is a StemLab result, which a new run may replace.
+SEPARATION_JSON = "separation.json"
+ACTIVITY_CSV = "activity.csv"
+BEATS_CSV = "beats.csv"
+RESULT_MARKER = SEPARATION_JSON
 _NAME_MAX = 120
 
 
@@ -153,12 +157,12 @@ def _make_dir(out_dir: Path) -> None:
 
 def _write_meta(out_dir: Path, meta: dict[str, Any], sources: Sequence[str], activity: np.ndarray,
                 frame_rate: float, music: Optional[MusicInfo] = None) -> list[Path]:
-    written = [write_text_atomic(out_dir / "activity.csv", activity_csv_parts(sources, activity, frame_rate))]
+    written = [write_text_atomic(out_dir / ACTIVITY_CSV, activity_csv_parts(sources, activity, frame_rate))]
     if music is not None:  # the song's tempo and key in the summary, its beats beside it
         meta.update(music.summary())
-        meta["files"] = list(meta.get("files", [])) + ["beats.csv"]
-        written.append(write_text_atomic(out_dir / "beats.csv", music.beats_csv()))
-    written.append(write_text_atomic(out_dir / "separation.json", json.dumps(meta, indent=2) + "\n"))
+        meta["files"] = list(meta.get("files", [])) + [BEATS_CSV]
+        written.append(write_text_atomic(out_dir / BEATS_CSV, music.beats_csv()))
+    written.append(write_text_atomic(out_dir / SEPARATION_JSON, json.dumps(meta, indent=2) + "\n"))
     return written
 
 
@@ -181,7 +185,7 @@ def export_separation(result: SeparationResult, out_dir: Path, *, fmt: str = "wa
             progress(Progress("export", k + 1, len(names)))
     meta = _meta(result.model_name, result.sources, result.sample_rate, result.model_sample_rate,
                  result.n_samples, result, result.gating, result.wiener, result.device, result.timings,
-                 result.notes, [p.name for p in written] + ["activity.csv", "separation.json"])
+                 result.notes, [p.name for p in written] + [ACTIVITY_CSV, SEPARATION_JSON])
     meta.update(info or {})
     return written + _write_meta(out_dir, meta, result.sources, result.activity, result.frame_rate, music)
 
@@ -216,7 +220,7 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
         result = separator.separate(audio, gating=gating, wiener=True, keep_for_regate=False,
                                     progress=progress, cancel=cancel)
         export_separation(result, out_dir, fmt=fmt, subtype=subtype, info=info, cancel=cancel, music=music)
-        return json.loads((out_dir / "separation.json").read_text())
+        return json.loads((out_dir / SEPARATION_JSON).read_text())
     sources = separator.sources
     cfg = separator.stft_config
     t0 = time.perf_counter()
@@ -263,7 +267,7 @@ def separate_to_folder(separator: Separator, audio: Audio, out_dir: Path, *, fmt
         t3 = time.perf_counter()
         timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
         meta = _meta(separator.card.name, sources, rate, separator.sample_rate, n_song, separator, gating, False,
-                     separator.device_description, timings, notes, files + ["activity.csv", "separation.json"])
+                     separator.device_description, timings, notes, files + [ACTIVITY_CSV, SEPARATION_JSON])
         meta.update(info or {})
         _write_meta(out_dir, meta, sources, activity, separator.sample_rate / cfg.hop_length, music)
         return meta

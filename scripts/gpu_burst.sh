@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for a lent GPU machine (or, with --device cpu, a dry run here): resume the long run's
 # committed state, train for a wall-clock budget on songs rendered there in code, evaluate on the carried
-# set, time the engine on a 4-minute song, and write what to bring home into OUT (training/burst.py).
+# set, time the engine on a 4-minute song, and write what to bring home into OUT (training/run/burst.py).
 #   bash scripts/gpu_burst.sh OUT --minutes 8
 #   bash scripts/gpu_burst.sh OUT --minutes 1 --device cpu --timing-s 30
 # The GPU machine has python3 with torch, numpy, scipy and safetensors; soundfile and soxr travel as
@@ -23,4 +23,4 @@ if ! "$PY" -c "import soundfile, soxr" 2>/dev/null; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
 export PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE
-exec "$PY" -m training.burst run "$@"
+exec "$PY" -m training.run.burst run "$@"

@@ -21,7 +21,7 @@ if [ "${1:-}" = stop ]; then
   pkill -INT -f "stemlab train --config $CONFIG" || true
   while pgrep -f "scripts/long_run.sh$" >/dev/null || pgrep -f "stemlab train --config $CONFIG" >/dev/null; do sleep 2; done
   rm -f logs/STOP
-  "$PY" -m training.slim pack "$RUN" "$STATE"
+  "$PY" -m training.run.resume_pack pack "$RUN" "$STATE"
   # append this session's log lines: those past the last step the committed log holds
   "$PY" - "$RUN/log.jsonl" "$LOG" <<'PYEOF'
 import json, sys
@@ -40,7 +40,7 @@ PYEOF
   exit 0
 fi
 
-[ -e "$RUN/checkpoint.pt" ] || "$PY" -m training.slim unpack "$STATE" "$RUN"
+[ -e "$RUN/checkpoint.pt" ] || "$PY" -m training.run.resume_pack unpack "$STATE" "$RUN"
 rm -f logs/STOP
 while [ ! -e logs/STOP ]; do
   step=$(step_of "$RUN/checkpoint.pt")

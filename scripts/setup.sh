@@ -34,8 +34,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 # openunmix and museval are checked as installed, not imported: their packages import torchaudio and
-# ffmpeg-needing musdb, which StemLab stands in for at import time (training/models.py, training/evaluate.py).
-if ! .venv/bin/python -c "import engine, app, training, torch, PySide6, matplotlib, librosa, importlib.metadata as m; [m.version(p) for p in ('openunmix', 'museval', 'pyworld')]" >/dev/null 2>&1; then
+# ffmpeg-needing musdb, which StemLab stands in for at import time (training/run/models.py, training/evaluation/evaluate.py).
+# the stemlab.commands entry points are checked too: an install from before they existed lacks them
+if ! .venv/bin/python -c "import engine, app, training, torch, PySide6, matplotlib, librosa, importlib.metadata as m; [m.version(p) for p in ('openunmix', 'museval', 'pyworld')]; assert m.entry_points(group='stemlab.commands')" >/dev/null 2>&1; then
   .venv/bin/pip install -q --upgrade pip
   # The CPU build of torch first (a file on this disk here); pyproject accepts a range for GPU users.
   .venv/bin/pip install -q "torch==2.13.0"

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = ["vocals", "drums", "bass", "guitar", "piano", "other"]
 
 
@@ -78,3 +79,15 @@ def test_separate_writes_tempo_key_and_beats(tiny_model: Path, tmp_path: Path) -
                 "--allow-untrained", "--quiet", "--no-analysis")
     assert r.returncode == 0 and not (tmp_path / "plain" / "in c" / "beats.csv").exists()
     assert "tempo_bpm" not in json.loads((tmp_path / "plain" / "in c" / "separation.json").read_text())
+
+
+def test_the_training_commands_are_found_without_importing_training() -> None:
+    """`stemlab separate` and `gui` never import training; its commands come from the package metadata
+    and run through `stemlab` as before."""
+    code = ("import sys, app.cli as c; c.build_parser(); names = sorted(c.training_commands()); "
+            "print(names, [m for m in sys.modules if m == 'training' or m.startswith('training.')])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == ("['evaluate', 'export-model', 'make-benchmark', 'make-data', 'make-demo', 'train'] []")
+    r = subprocess.run([sys.executable, "-m", "app.cli", "train", "--help"], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0 and "--resume" in r.stdout

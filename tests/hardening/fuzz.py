@@ -119,8 +119,8 @@ class Sandbox:
                       "in/fifo", "/dev/null", "/dev/zero", self.model, self.set, self.run, self.config]
 
     def _make_run(self, run: Path) -> None:
-        from training.config import TrainConfig
-        from training.trainer import Trainer
+        from training.run.config import TrainConfig
+        from training.run.trainer import Trainer
 
         cfg = TrainConfig(name="fuzz", out_dir=str(run), train_sets=[str(self.root / "in" / "set")], val_set=None,
                           depth=3, base_width=4, max_width=16, activity_hidden=8, excerpt_frames=32,

@@ -187,7 +187,7 @@ def train(run: Path, train_set: Path, *extra: str) -> subprocess.Popen:
 
 
 def checkpoint_step(run: Path) -> int:
-    from training.checkpoints import load_checkpoint_file
+    from training.run.checkpoints import load_checkpoint_file
 
     return int(load_checkpoint_file(run / "checkpoint.pt")["step"])
 
@@ -231,9 +231,9 @@ KILL_DURING_SAVE = r"""
 import os, sys, time
 sys.path.insert(0, sys.argv[1])
 import torch
-import training.checkpoints as ck
-from training.config import TrainConfig
-from training.trainer import Trainer
+import training.run.checkpoints as ck
+from training.run.config import TrainConfig
+from training.run.trainer import Trainer
 
 run, train_set, mode = sys.argv[2], sys.argv[3], sys.argv[4]
 real_save, real_replace = torch.save, os.replace
@@ -288,8 +288,8 @@ def test_a_kill_while_saving_leaves_the_previous_checkpoint_whole(train_set: Pat
             proc.wait(30)
     assert (run / ".checkpoint.pt.part").exists()  # the interrupted write, under its temporary name
     assert checkpoint_step(run) == 3  # the first checkpoint (end of epoch 1), whole and verified
-    from training.config import TrainConfig
-    from training.trainer import Trainer
+    from training.run.config import TrainConfig
+    from training.run.trainer import Trainer
 
     trainer = Trainer(TrainConfig.load(run / "config.json"), resume=True, progress=False)
     assert trainer.step == 3
@@ -307,9 +307,9 @@ def flip(path: Path, at: float = 0.6) -> None:
 
 
 def test_a_flipped_bit_in_a_checkpoint_is_refused(train_set: Path, tmp_path: Path) -> None:
-    from training.config import TrainConfig
+    from training.run.config import TrainConfig
     from training.errors import TrainingError
-    from training.trainer import Trainer
+    from training.run.trainer import Trainer
 
     cfg = TrainConfig(name="b", out_dir=str(tmp_path), train_sets=[str(train_set)], val_set=None, depth=3,
                       base_width=4, max_width=16, activity_hidden=8, excerpt_frames=32, batch_size=2, max_steps=2,

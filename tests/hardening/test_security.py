@@ -95,7 +95,7 @@ def test_a_pickled_model_file_is_refused_without_running_it(tiny_model: Path, tm
 
 
 def test_a_pickled_checkpoint_is_refused_without_running_it(tmp_path: Path) -> None:
-    from training.checkpoints import load_checkpoint_file
+    from training.run.checkpoints import load_checkpoint_file
     from training.errors import TrainingError
 
     marker = tmp_path / "pwned"

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.model import DEFAULT_SOURCES
-from training.dataset import write_manifest, write_song_folder
+from training.datasets.dataset import write_manifest, write_song_folder
 
 SR = 44100
 HOP = 512

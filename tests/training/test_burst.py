@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from tests.training.test_training import tiny_config
-from training import formant_singer, render, singer
-from training.singer import SungNote, VoiceSettings
+from training.synthesis import formant_singer, render, singer
+from training.synthesis.singer import SungNote, VoiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
@@ -67,25 +67,27 @@ def test_vowels_and_consonants_sound_as_written() -> None:
 
 
 def test_songs_render_with_no_fonts_no_espeak_and_no_mma(monkeypatch: pytest.MonkeyPatch) -> None:
-    from training import make_data, songgen
+    from training.datasets import make_data
+    from training.songs import form
+    from training.songs.model import SOURCES
 
     def missing(*_: object) -> None:
         raise AssertionError("needed a dependency the GPU machine lacks")
 
     monkeypatch.setattr(render, "require_fluidsynth", missing)
     monkeypatch.setattr(singer, "_espeak_exe", missing)
-    monkeypatch.setattr(songgen, "mma_available", lambda: False)
+    monkeypatch.setattr(form, "mma_available", lambda: False)  # where plan_song looks it up
     rendered, lab = make_data.render_labelled_song(make_data.song_seed(900, 3), render.CodeRenderer(), 20.0,
                                                    synth_share=1.0, code_voice_share=1.0)
     assert set(rendered.info["fonts"].values()) <= {"code"}
     assert rendered.info["singer"] in ("code", None)
     assert rendered.stems and all(np.isfinite(x).all() and x.shape[0] == 2 for x in rendered.stems.values())
-    assert lab["energy_activity"].shape[0] == len(songgen.SOURCES)
+    assert lab["energy_activity"].shape[0] == len(SOURCES)
 
 
 def test_the_pack_is_two_halves_and_comes_back(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
-    from training.slim import factor, lo_path, pack, unfactor, unpack
-    from training.trainer import Trainer
+    from training.run.resume_pack import factor, lo_path, pack, unfactor, unpack
+    from training.run.trainer import Trainer
 
     Trainer(tiny_config(tiny_sets, tmp_path / "a", val_set=None, max_steps=3), progress=False).run()
     full = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
@@ -131,7 +133,7 @@ def test_the_gpu_burst_dry_run_on_this_cpu(tmp_path: Path) -> None:
     assert report["timing"]["song_s"] == 20.0 and report["timing"]["seconds"] > 0
     # what comes home: the card separates, the pack resumes at the step the burst reached
     from engine.separator import Separator
-    from training.slim import unpack
+    from training.run.resume_pack import unpack
 
     sep = Separator.load(out / "iass-burst.json", device="cpu")
     res = sep.separate(np.zeros((2, 44100), np.float32), 44100)

@@ -13,9 +13,11 @@ import pytest
 pytest.importorskip("pretty_midi")
 
 from engine.spectral import STFTConfig
-from training import dataset, labels, make_data, render, songgen
+from training.datasets import dataset, labels, make_data
 from training.errors import DataGenerationError
-from training.songgen import SOURCES, Note, Track
+from training.songs.compose import compose
+from training.songs.model import SOURCES, Note, Track
+from training.synthesis import render
 
 SR = 44100
 HOP = STFTConfig().hop_length
@@ -45,7 +47,7 @@ def short_song(renderer: render.FluidRenderer):
     """A ~6-second generated song with several stems (rendered once for the module)."""
     for i in range(40):
         seed = make_data.song_seed(7, i)
-        song = songgen.compose(seed, max_duration_s=8.0)
+        song = compose(seed, max_duration_s=8.0)
         if len(song.stems_present) >= 4:
             return seed, make_data.render_labelled_song(seed, renderer, max_duration_s=8.0)
     pytest.skip("no short song with four stems found")
@@ -120,12 +122,12 @@ def test_labels_line_up_with_generated_song(short_song) -> None:
 
 def test_same_seed_same_song() -> None:
     for seed in (3, 11, 12345):
-        a, b = songgen.compose(seed), songgen.compose(seed)
+        a, b = compose(seed), compose(seed)
         assert json.dumps(a.describe(), default=str) == json.dumps(b.describe(), default=str)
         assert [(t.program, [(n.start_s, n.pitch, n.velocity) for n in t.notes]) for t in a.tracks] == \
                [(t.program, [(n.start_s, n.pitch, n.velocity) for n in t.notes]) for t in b.tracks]
         assert a.vocal_notes == b.vocal_notes
-    assert songgen.compose(3).describe() != songgen.compose(4).describe()
+    assert compose(3).describe() != compose(4).describe()
     assert make_data.song_seed(1, 5) == make_data.song_seed(1, 5) != make_data.song_seed(2, 5)
 
 
@@ -216,10 +218,10 @@ def test_excerpt_frames_are_song_frames(short_song, tmp_path: Path) -> None:
                                    ["--hours", "1", "--workers", "0"], ["--hours", "1", "--synth-share", "1.5"],
                                    ["--hours", "1", "--max-song-s", "0.5"], ["--hours", "1", "--partial", "0"]])
 def test_make_data_refuses_settings_that_cannot_make_a_set(flags: list[str], tmp_path: Path, capsys) -> None:
-    from training import cli
+    from training import commands
 
     out = tmp_path / "set"
-    assert cli.main(["make-data", "--out", str(out), "--no-progress", *flags]) == 2
+    assert commands.main(["make-data", "--out", str(out), "--no-progress", *flags]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("stemlab make-data: ") and len(err.splitlines()) == 1
     assert not out.exists()  # refused before anything was written

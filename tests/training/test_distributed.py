@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import torch
 
-from training.batches import ExcerptSource
-from training.config import TrainConfig
-from training.distributed import Group
 from training.errors import TrainingError
+from training.run.batches import ExcerptSource
+from training.run.config import TrainConfig
+from training.run.distributed import Group
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "training" / "configs" / "smoke.json"

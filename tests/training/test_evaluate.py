@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.spectral import STFTConfig
-from training.evaluate import evaluate, markdown, oracle_stems
 from engine.metrics import precision_recall_f1, sdr
-from training.trainer import Trainer
+from engine.spectral import STFTConfig
 from tests.training.test_training import tiny_config
+from training.evaluation.evaluate import evaluate, markdown, oracle_stems
+from training.run.trainer import Trainer
 
 
 def test_sdr_known_values() -> None:
@@ -59,7 +59,7 @@ def test_evaluate_report_has_references(tiny_sets: dict[str, Path], tmp_path: Pa
 def test_evaluate_measures_how_quiet_silent_stems_stay(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
     from engine.gating import GatingSettings
     from tests.training.conftest import make_song
-    from training.dataset import write_manifest, write_song_folder
+    from training.datasets.dataset import write_manifest, write_song_folder
 
     root = tmp_path / "set"
     rng = np.random.default_rng(4)

@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from training.batches import FlySource, make_source
-from training.config import TrainConfig
-from training.errors import TrainingError
-from training.trainer import Trainer
-
 from tests.training.test_data import needs_synth
 from tests.training.test_training import tiny_config
+from training.errors import TrainingError
+from training.run.batches import FlySource, make_source
+from training.run.config import TrainConfig
+from training.run.trainer import Trainer
 
 
 def fly_config(out: Path, **changes) -> TrainConfig:

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from engine.errors import StemLabError
-from training import singer
-from training.singer import SingerError, SungNote, VoiceSettings, random_lyrics, random_voice, sing
+from training.synthesis import singer
+from training.synthesis.singer import SingerError, SungNote, VoiceSettings, random_lyrics, random_voice, sing
 
 SR = 22050  # the singer's own rate: no resampling, so the tests stay fast
 

@@ -11,9 +11,13 @@ import pytest
 
 pretty_midi = pytest.importorskip("pretty_midi")
 
-from training import make_data, render, song_stats, songgen
+from training.datasets import make_data
 from training.errors import DataGenerationError
-from training.songgen import Note, Section, Track
+from training.songs import stats as song_stats
+from training.songs.compose import compose
+from training.songs.model import Note, Section, Track
+from training.songs.parts import sustain_pedal
+from training.synthesis import render
 
 
 def _pm() -> pretty_midi.PrettyMIDI:
@@ -50,7 +54,7 @@ def test_song_statistics_of_a_known_song() -> None:
 
 def test_generated_songs_read_back_into_their_stems() -> None:
     (st,) = song_stats.generated_songs(1, seed=3)
-    song = songgen.compose(make_data.song_seed(3, 0))
+    song = compose(make_data.song_seed(3, 0))
     assert set(st["stems"]) == set(song.stems_present)
     for stem, d in st["stems"].items():
         want = sum(1 for t in song.tracks if t.stem == stem and t.notes) + (stem == "vocals" and bool(song.vocal_notes))
@@ -71,7 +75,7 @@ def test_section_automation_holds_each_sections_gain_with_ramps() -> None:
 
 def test_sustain_pedal_lets_notes_ring_to_the_next_chord_change() -> None:
     t = Track("piano", "piano", 0, notes=[Note(0.0, 0.2, 60, 80), Note(1.0, 1.1, 64, 80), Note(2.5, 2.6, 67, 80)])
-    songgen.sustain_pedal(t, [0.0, 2.0, 4.0])
+    sustain_pedal(t, [0.0, 2.0, 4.0])
     assert [round(n.end_s, 2) for n in t.notes] == [1.98, 1.98, 3.98]
 
 

@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from training import synth
-from training.songgen import Note, Track
+from training.songs.model import Note, Track
+from training.synthesis import synth
 
 SR = 44100
 
@@ -115,13 +115,15 @@ def test_notes_stop_at_their_end_with_a_release() -> None:
 
 def test_a_song_rendered_with_code_instruments_keeps_the_set_contract() -> None:
     pytest.importorskip("pretty_midi")
-    from training import make_data, render, songgen
+    from training.datasets import make_data
+    from training.songs.compose import compose
+    from training.synthesis import render
 
     try:
         renderer = render.FluidRenderer(render.resolve_fonts(["fluidr3"]))
     except Exception as exc:  # noqa: BLE001 - the choir needs a font; without fluidsynth this test cannot run
         pytest.skip(f"fluidsynth unavailable: {exc}")
-    song = songgen.compose(make_data.song_seed(3, 0), max_duration_s=10.0)
+    song = compose(make_data.song_seed(3, 0), max_duration_s=10.0)
     rendered = render.render_song(song, renderer, np.random.default_rng(0), synth_share=1.0)
     instrumental = [s for s in rendered.stems if s != "vocals"]
     assert instrumental and all(rendered.info["fonts"][s] == synth.SYNTH_NAME for s in instrumental)

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from training.batches import ExcerptSource
-from training.config import TrainConfig
 from training.errors import TrainingError
-from training.trainer import Trainer
-from training.weighting import dwa_weights, ebw_weights, energy_normalised_weights
+from training.run.batches import ExcerptSource
+from training.run.config import TrainConfig
+from training.run.trainer import Trainer
+from training.run.weighting import dwa_weights, ebw_weights, energy_normalised_weights
 
 
 def tiny_config(sets: dict[str, Path], out: Path, **changes) -> TrainConfig:
@@ -132,7 +132,7 @@ def test_bad_config_is_refused() -> None:
 
 
 def test_open_unmix_baseline_trains_and_evaluates(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
-    from training.evaluate import evaluate
+    from training.evaluation.evaluate import evaluate
 
     cfg = tiny_config(tiny_sets, tmp_path, model="umx", umx_hidden=16, channels_last=False)
     trainer = Trainer(cfg, progress=False)
@@ -145,7 +145,7 @@ def test_open_unmix_baseline_trains_and_evaluates(tiny_sets: dict[str, Path], tm
 
 
 def test_packed_checkpoint_resumes(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
-    from training.slim import pack, unpack
+    from training.run.resume_pack import pack, unpack
 
     Trainer(tiny_config(tiny_sets, tmp_path / "a", val_set=None, max_steps=2), progress=False).run()
     packed = pack(tmp_path / "a", tmp_path / "packed.pt")
@@ -180,8 +180,8 @@ def test_resume_on_other_data_measures_again(tiny_sets: dict[str, Path], tmp_pat
 
 
 def test_weight_average_follows_the_weights_and_resumes(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
-    from training.checkpoints import load_checkpoint_file
-    from training.evaluate import evaluate
+    from training.evaluation.evaluate import evaluate
+    from training.run.checkpoints import load_checkpoint_file
 
     cfg = tiny_config(tiny_sets, tmp_path, val_set=None, ema_decay=0.5, max_steps=3)
     trainer = Trainer(cfg, progress=False)

@@ -52,10 +52,10 @@ def _stable_seed(text: str) -> int:
 
 
 def midi_tracks(path: Path) -> tuple[list[Any], float]:
-    """A MIDI file as songgen Tracks (program, stem, notes, pan, volume) and its length in seconds."""
+    """A MIDI file as Tracks (training.songs.model) (program, stem, notes, pan, volume) and its length in seconds."""
     import pretty_midi
 
-    from training.songgen import Note, Track, stem_for_program
+    from training.songs.model import Note, Track, stem_for_program
 
     try:
         pm = pretty_midi.PrettyMIDI(str(path))
@@ -96,7 +96,7 @@ def lead_melody(tracks: Sequence[Any]) -> Any | None:
 
 def skyline(notes: Sequence[Any]) -> list[Any]:
     """A monophonic line: the highest note at each onset; a note ends where the next begins."""
-    from training.songgen import Note
+    from training.songs.model import Note
 
     by_start: dict[float, Any] = {}
     for n in notes:
@@ -111,7 +111,7 @@ def skyline(notes: Sequence[Any]) -> list[Any]:
 
 def _vocal_notes(line: Sequence[Any], t0: float, t1: float, rng: np.random.Generator, centre: int) -> list[Any]:
     """The part of the line inside [t0, t1), moved to excerpt time and octave-shifted into the voice's range."""
-    from training import singer
+    from training.synthesis import singer
 
     inside = [n for n in line if n.start_s >= t0 and n.start_s < t1 - 0.1]
     if not inside:
@@ -130,8 +130,10 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
     """Render the benchmark's excerpts into `out`. `font` other than TimGM6mb (a training font) gives the
     diagnostic set that tells the song gap from the sound gap: the same songs in a sound the model knows."""
     from engine.spectral import STFTConfig
-    from training import dataset, labels, render, singer
-    from training.songgen import SOURCES, _voice_centre
+    from training.datasets import dataset, labels
+    from training.songs.compose import voice_centre
+    from training.songs.model import SOURCES
+    from training.synthesis import render, singer
 
     if not (isinstance(excerpt_s, (int, float)) and math.isfinite(excerpt_s) and 1.0 <= excerpt_s <= 600.0):
         raise DataGenerationError(f"--excerpt-s is a length between 1 and 600 seconds, not {excerpt_s}")
@@ -190,7 +192,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
             stems = {s: np.ascontiguousarray(x[:, s0:s0 + n_ex]) for s, x in full.items()}
             stems = {s: x for s, x in stems.items() if float(np.abs(x).max()) > 1e-5}
             voice = singer.random_voice(rng, pool="benchmark")
-            vnotes = _vocal_notes(line, start_s, start_s + excerpt_s, rng, _voice_centre(voice, rng))
+            vnotes = _vocal_notes(line, start_s, start_s + excerpt_s, rng, voice_centre(voice, rng))
             accomp = np.zeros((2, n_ex), dtype=np.float64)
             for x in stems.values():
                 accomp += x
@@ -229,7 +231,7 @@ def build_benchmark(out: str, excerpt_s: float = EXCERPT_S, max_songs: int | Non
             }
             dataset.write_song_folder(final, stems, lab, SOURCES, sr, meta)
     return dataset.write_manifest(out_dir, {
-        "generator": "training.benchmark_set", "font": font, "excerpt_s": excerpt_s,
+        "generator": "training.datasets.benchmark", "font": font, "excerpt_s": excerpt_s,
         "min_stems": MIN_STEMS, "synthetic_vocals": True, "midi_source": "openttd-openmsx (GPL-2)",
         "build_wall_s": round(time.perf_counter() - t_start, 1)})
 

@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from engine.model import IASSUNet
-from training.config import TrainConfig
 from training.errors import TrainingError
+from training.run.config import TrainConfig
 
 
 def _import_openunmix() -> type:

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from training.render import _biquad, pan_gains
-from training.songgen import Track
+from training.songs.model import Track
+from training.synthesis.render import _biquad, pan_gains
 
 SYNTH_NAME = "code"  # how song.json's "fonts" names a stem rendered here
 MAX_DECAY_S = 4.0  # a decaying voice's cached length

@@ -20,7 +20,7 @@ import soundfile as sf
 from engine.errors import StemLabError
 from training.errors import DataGenerationError
 
-DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "demo"
+DEFAULT_OUT = Path(__file__).resolve().parents[2] / "resources" / "demo"
 DEMO_SEED = 2024
 MIX_QUALITY = 0.4  # Vorbis quality 0..1 (libsndfile's compression level is 1 - quality)
 STEM_QUALITY = 0.2
@@ -59,24 +59,26 @@ def _coverage(song: Any, stem: str) -> float:
 
 def find_demo_seed(start: int = DEMO_SEED, tries: int = 400) -> int:
     """The first seed from `start` whose song has all six stems and lasts 45-60 s."""
-    from training import songgen
+    from training.songs.compose import compose
+    from training.songs.form import plan_song
+    from training.songs.model import SOURCES
 
     for seed in range(start, start + tries):
-        plan = songgen.plan_song(seed, max_duration_s=60.0)
+        plan = plan_song(seed, max_duration_s=60.0)
         if not 45.0 <= plan.duration_s <= 60.0:
             continue
-        song = songgen.compose(seed, max_duration_s=60.0)
-        if len(song.stems_present) == len(songgen.SOURCES) and len(song.sections) >= 4 and song.sections[0].name == "intro":
+        song = compose(seed, max_duration_s=60.0)
+        if len(song.stems_present) == len(SOURCES) and len(song.sections) >= 4 and song.sections[0].name == "intro":
             # Every stem should be heard for a good while, so a listener can judge each one.
-            if min(_coverage(song, s) for s in songgen.SOURCES) >= 0.3:
+            if min(_coverage(song, s) for s in SOURCES) >= 0.3:
                 return seed
     raise DataGenerationError("no demo seed with all six stems found")
 
 
 def make_demo(out: Path = DEFAULT_OUT, seed: int | None = None, font: str = "fluidr3") -> dict[str, Any]:
-    from training import render
-    from training.make_data import render_labelled_song, song_meta
-    from training.songgen import SOURCES
+    from training.datasets.make_data import render_labelled_song, song_meta
+    from training.songs.model import SOURCES
+    from training.synthesis import render
 
     if seed is not None and not 0 <= seed < 2 ** 63:
         raise DataGenerationError(f"--seed is a whole number from 0, not {seed}")
@@ -100,7 +102,7 @@ def make_demo(out: Path = DEFAULT_OUT, seed: int | None = None, font: str = "flu
     meta.update({"title": "StemLab demo song", "seed": seed, "font": font,
                  "files": {"mixture": "demo.ogg", "stems": {s: f"stems/{s}.ogg" for s in SOURCES},
                            "labels": "labels.npz"},
-                 "note": "Written by training.songgen and rendered by training.render; the stems sum to the "
+                 "note": "Written by training.songs and rendered by training.synthesis.render; the stems sum to the "
                          "mixture before Vorbis encoding. Rebuild with: stemlab make-demo"})
     from engine.audio import write_text_atomic
 

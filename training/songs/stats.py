@@ -1,10 +1,10 @@
 """What distinguishes generated songs from real ones: note statistics of MIDI songs and the balance of
 rendered mixes, measured the same way on both, for docs/DATA.md.
 
-    python -m training.song_stats [--songs 60] [--set data/benchmark --set data/val ...]
+    python -m training.songs.stats [--songs 60] [--set data/benchmark --set data/val ...]
 
 Note statistics read MIDI through pretty_midi: the real composers' songs (openttd-openmsx, kept out of
-training) and generated songs written to MIDI by `songgen.write_midi`, so both go through one reader.
+training) and generated songs written to MIDI by `write_midi`, so both go through one reader.
 Mix balance reads rendered sets: each stem's integrated loudness against its mixture's.
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from training.songgen import SOURCES, stem_for_program
+from training.songs.model import SOURCES, stem_for_program
 
 GRID_S = 0.05  # time grid for polyphony and overlap
 DRUM_FAMILIES = {"kick": (35, 36), "snare": (37, 38, 39, 40), "hat": (42, 44, 46),
@@ -95,7 +95,7 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
 def real_songs(limit: int | None = None) -> list[dict[str, Any]]:
     import pretty_midi
 
-    from training.benchmark_set import find_midi_files
+    from training.datasets.benchmark import find_midi_files
 
     out = []
     for path in find_midi_files()[:limit]:
@@ -106,15 +106,16 @@ def real_songs(limit: int | None = None) -> list[dict[str, Any]]:
 def generated_songs(n: int, seed: int = 7) -> list[dict[str, Any]]:
     import pretty_midi
 
-    from training import songgen
-    from training.make_data import song_seed
+    from training.datasets.make_data import song_seed
+    from training.songs.compose import compose
+    from training.songs.midi import write_midi
 
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
-            song = songgen.compose(song_seed(seed, i))
+            song = compose(song_seed(seed, i))
             path = Path(tmp) / "song.mid"
-            songgen.write_midi(song, path)
+            write_midi(song, path)
             out.append(midi_song_stats(pretty_midi.PrettyMIDI(str(path))))
     return out
 
@@ -176,8 +177,8 @@ def song_table(groups: dict[str, list[dict[str, Any]]]) -> str:
 
 def mix_balance(root: str, limit: int | None = None) -> dict[str, list[float]]:
     """Per stem: its integrated loudness minus its mixture's (LU), over the songs where it sounds."""
-    from training.dataset import MultitrackDataset
-    from training.render import integrated_loudness
+    from training.datasets.dataset import MultitrackDataset
+    from training.synthesis.render import integrated_loudness
 
     ds = MultitrackDataset(root)
     out: dict[str, list[float]] = {s: [] for s in ds.sources}

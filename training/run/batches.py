@@ -2,7 +2,7 @@
 random excerpts, remixing across songs, gains.
 
 Item i of batch k depends only on (seed, k, i), so a resumed run sees exactly the batches it would have
-seen, and processes training together (training/distributed.py) each draw their own items of one batch.
+seen, and processes training together (training/run/distributed.py) each draw their own items of one batch.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import soundfile as sf
 import torch
 from torch.utils.data import IterableDataset
 
-from training.config import TrainConfig
-from training.dataset import MultitrackDataset, SongEntry
+from training.datasets.dataset import MultitrackDataset, SongEntry
 from training.errors import TrainingError
+from training.run.config import TrainConfig
 
 
 @dataclass
@@ -221,8 +221,8 @@ class FlySource(ExcerptSource):
 
     def live_song(self, i: int) -> LiveSong:
         if i not in self.cache:
-            from training import render
-            from training.make_data import SYNTH_SHARE, render_labelled_song, song_id, song_seed
+            from training.datasets.make_data import SYNTH_SHARE, render_labelled_song, song_id, song_seed
+            from training.synthesis import render
 
             if self._renderer is None:
                 self._renderer = render.FluidRenderer(render.resolve_fonts(self.cfg.fly_fonts or None))

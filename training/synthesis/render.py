@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from training.errors import DataGenerationError
-from training.songgen import SOURCES, Song, Track
+from training.songs.model import SOURCES, Song, Track
 
 SAMPLE_RATE = 44100
 MAX_PEAK = 0.98  # float mixture peak ceiling; every stem is scaled alike to stay under it
@@ -405,7 +405,7 @@ class StemFX:
 
 
 # Stem loudness against the -20 LUFS reference. Widened so that real mixes lie inside the generated
-# ones (DATA.md, `python -m training.song_stats`): real songs hold drums and bass 5 and 1 dB quieter
+# ones (DATA.md, `python -m training.songs.stats`): real songs hold drums and bass 5 and 1 dB quieter
 # against the mix than the first generator did, and "other" 3.5 dB louder, each over a 9-14 dB spread.
 _LEVELS = {"vocals": (-2.0, 3.0), "drums": (-12.0, 0.0), "bass": (-10.0, 1.0), "guitar": (-8.0, 1.0),
            "piano": (-8.0, 3.0), "other": (-10.5, 5.5)}
@@ -570,13 +570,13 @@ def render_song(song: Song, renderer: FluidRenderer | CodeRenderer, rng: np.rand
                 target_lufs: float | None = None, synth_share: float = 0.0,
                 code_voice_share: float = 0.0) -> RenderedSong:
     """Render each stem (fluidsynth, or with probability `synth_share` the code-written instruments of
-    training.synth; the singer for vocals, with probability `code_voice_share` the code singer of
-    training.formant_singer), apply mixing FX, set loudness and peak. A CodeRenderer (no fonts) renders
+    training.synthesis.synth; the singer for vocals, with probability `code_voice_share` the code singer of
+    training.synthesis.formant_singer), apply mixing FX, set loudness and peak. A CodeRenderer (no fonts) renders
     every part in code.
 
     mix=False keeps the raw stems (unit FX, no reverb) but still normalises the mixture.
     """
-    from training import formant_singer, singer, synth
+    from training.synthesis import formant_singer, singer, synth
 
     sr = renderer.sample_rate
     n = math.ceil(song.duration_s * sr)

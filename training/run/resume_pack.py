@@ -1,8 +1,8 @@
 """Pack a run's last checkpoint small enough to commit (and to bring home from a machine that returns
 files of at most 16 MiB), and unpack it to resume on a fresh machine.
 
-    python -m training.slim pack runs/iass-main resources/training/iass-main.resume.pt
-    python -m training.slim unpack resources/training/iass-main.resume.pt runs/iass-main
+    python -m training.run.resume_pack pack runs/iass-main resources/training/iass-main.resume.pt
+    python -m training.run.resume_pack unpack resources/training/iass-main.resume.pt runs/iass-main
 
 A pack is two files, each about half the size of the float32 weights:
   PACKED     the top 16 bits of every float32 weight (a bfloat16, usable as it is); Adam's second moments
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from training.trainer import CHECKPOINT, atomic_torch_save, load_checkpoint_file
+from training.run.trainer import CHECKPOINT, atomic_torch_save, load_checkpoint_file
 
 FORMAT = 2
 

@@ -1,5 +1,5 @@
 """A singer written in code: a source-filter voice that sings the same notes and lyrics as the espeak /
-WORLD singer (training/singer.py) with no speech engine at all, for timbres nobody trained on and for
+WORLD singer (training/synthesis/singer.py) with no speech engine at all, for timbres nobody trained on and for
 machines without espeak-ng or pyworld.
 
 How: each syllable's letters become a phoneme timeline (onset consonants, a vowel or diphthong stretched
@@ -19,8 +19,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.singer import (SingerError, SungNote, VoiceSettings, _clean_text, _drift_fn, _groups,
-                             _notes_to_sing, _phrases, _pitch_cents)
+from training.synthesis.singer import (
+    SingerError,
+    SungNote,
+    VoiceSettings,
+    _clean_text,
+    _drift_fn,
+    _groups,
+    _notes_to_sing,
+    _phrases,
+    _pitch_cents,
+)
 
 __all__ = ["CodeVoice", "code_voice", "phonemes", "sing"]
 

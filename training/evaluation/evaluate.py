@@ -20,16 +20,16 @@ import torch
 
 from engine.errors import StemLabError
 from engine.gating import GatingSettings, GatingSpec
+from engine.metrics import is_active, precision_recall_f1, sdr
 from engine.model import IASSUNet
 from engine.modelcard import ModelCard
 from engine.separator import Separator, describe_gating
 from engine.spectral import STFTConfig, istft, stft
-from training.config import TrainConfig
-from training.dataset import MultitrackDataset
-from training.checkpoints import load_checkpoint_file
+from training.datasets.dataset import MultitrackDataset
 from training.errors import TrainingError
-from engine.metrics import is_active, precision_recall_f1, sdr
-from training.models import build_model
+from training.run.checkpoints import load_checkpoint_file
+from training.run.config import TrainConfig
+from training.run.models import build_model
 
 SILENT_DB = 30.0  # the issue-11 target: a silent stem's estimate this far below the mixture
 
@@ -214,7 +214,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     try:
         try:
-            gating = GatingSettings(threshold=args.threshold, median_frames=args.median_frames)
+            given = {k: v for k, v in (("threshold", args.threshold), ("median_frames", args.median_frames))
+                     if v is not None}
+            gating = GatingSettings(**given)
         except ValueError as exc:
             raise TrainingError(str(exc)) from exc
         report = evaluate(args.model, args.set, gating=gating,

@@ -54,7 +54,7 @@ class Options:
 
 def plan_set(hours: float, seed: int, max_song_s: float | None = None) -> list[tuple[int, int, float]]:
     """(index, song seed, duration) for songs until their durations reach `hours`."""
-    from training.songgen import song_duration
+    from training.songs.form import song_duration
 
     out = []
     total = 0.0
@@ -73,18 +73,20 @@ def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None 
                          code_voice_share: float = 0.0) -> tuple[Any, dict[str, np.ndarray]]:
     """Compose and render one song; returns (RenderedSong, labels dict as in labels.song_labels)."""
     from engine.spectral import STFTConfig
-    from training import labels as labels_mod
-    from training import render, songgen
+    from training.datasets import labels as labels_mod
+    from training.songs.compose import compose
+    from training.songs.model import SOURCES
+    from training.synthesis import render
 
-    song = songgen.compose(seed, max_duration_s=max_duration_s, voice_pool=voice_pool)
+    song = compose(seed, max_duration_s=max_duration_s, voice_pool=voice_pool)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
     rendered = render.render_song(song, renderer, rng, mix=mix, synth_share=synth_share,
                                   code_voice_share=code_voice_share)
-    intervals: dict[str, list[tuple[float, float]]] = {s: [] for s in songgen.SOURCES}
+    intervals: dict[str, list[tuple[float, float]]] = {s: [] for s in SOURCES}
     for t in song.tracks:
         intervals[t.stem].extend((n.start_s, n.end_s) for n in t.notes)
     intervals["vocals"].extend((float(n.start_s), float(n.end_s)) for n in song.vocal_notes)
-    lab = labels_mod.song_labels(intervals, rendered.stems, songgen.SOURCES, rendered.n_samples,
+    lab = labels_mod.song_labels(intervals, rendered.stems, SOURCES, rendered.n_samples,
                                  rendered.sample_rate, STFTConfig())
     return rendered, lab
 
@@ -108,14 +110,15 @@ _RENDERER: Any = None
 def _init_worker(fonts: dict[str, str]) -> None:
     global _RENDERER
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from training.render import FluidRenderer
+    from training.synthesis.render import FluidRenderer
 
     _RENDERER = FluidRenderer(fonts)
 
 
 def _make_one(job: tuple[int, int, Options]) -> dict[str, Any]:
-    from training import dataset, songgen
-    from training.songgen import SOURCES
+    from training.datasets import dataset
+    from training.songs.midi import write_midi
+    from training.songs.model import SOURCES
 
     index, seed, opts = job
     t0 = time.perf_counter()
@@ -133,7 +136,7 @@ def _make_one(job: tuple[int, int, Options]) -> dict[str, Any]:
     entry = dataset.write_song_folder(
         Path(opts.out) / dataset.SONGS_DIR / song_id(index), rendered.stems, lab, SOURCES, rendered.sample_rate,
         meta, keep=keep, store_mixture=opts.store_mixture,
-        midi_writer=lambda p: songgen.write_midi(rendered.song, p))
+        midi_writer=lambda p: write_midi(rendered.song, p))
     return {"index": index, "duration_s": entry["duration_s"], "n_stems": len(rendered.stems),
             "wall_s": time.perf_counter() - t0, "render_s": t_render}
 
@@ -161,7 +164,8 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
               max_song_s: float | None = None, progress: bool = True,
               synth_share: float = SYNTH_SHARE) -> dict[str, Any]:
     """Generate (or finish) a data set; returns the manifest."""
-    from training import dataset, render
+    from training.datasets import dataset
+    from training.synthesis import render
 
     check_options(hours, workers, partial, max_song_s, synth_share)
     if not 0 <= seed < 2 ** 63:
@@ -224,7 +228,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
                  "audio_hours_this_run": round(audio_s / 3600, 4), "stem_hours_this_run": round(stem_s / 3600, 4),
                  "speed_audio_x": round(audio_s / wall, 2) if wall > 0 else None,
                  "speed_stem_hours_per_hour": round(stem_s / wall, 2) if wall > 0 else None}
-        manifest = dataset.write_manifest(out_dir, {"generator": "training.make_data", "seed": seed,
+        manifest = dataset.write_manifest(out_dir, {"generator": "training.datasets.make_data", "seed": seed,
                                                     "hours_requested": hours, "partial": partial,
                                                     "fonts": sorted(font_paths), "planned_songs": len(plan),
                                                     "synth_share": synth_share, "generator_version": GENERATOR_VERSION,
@@ -234,8 +238,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from engine.arguments import path_text
-
-    from training.render import TRAIN_FONTS
+    from training.synthesis.render import TRAIN_FONTS
 
     p.add_argument("--hours", type=float, required=True, help="hours of songs to generate")
     p.add_argument("--out", required=True, type=path_text, help="output folder (created; rerun to resume)")

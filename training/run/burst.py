@@ -5,10 +5,10 @@ files to bring home.
 
     bash scripts/gpu_burst.sh OUT --minutes 8                  # on the GPU machine
     bash scripts/gpu_burst.sh OUT --minutes 1 --device cpu     # the dry run (tests/training/test_burst.py)
-    python -m training.burst eval-set --from data/benchmark --out resources/eval/burst   # the carried set
+    python -m training.run.burst eval-set --from data/benchmark --out resources/eval/burst   # the carried set
 
-The songs: songgen's compositions (its native writers: mma is a Debian package the GPU machine lacks),
-every part played by training/synth.py's instruments and sung by training/formant_singer.py, so nothing
+The songs: training.songs' compositions (its native writers: mma is a Debian package the GPU machine lacks),
+every part played by training/synthesis/synth.py's instruments and sung by training/synthesis/formant_singer.py, so nothing
 but numpy, scipy and torch is needed (plus soundfile and soxr, carried as wheels). Worker processes
 render songs without pause into a pool, kept as float16 tensors on the training device where the
 batches are cut, remixed and summed (so the cores only render; and, unlike `stemlab train`, a burst's
@@ -16,7 +16,7 @@ batches depend on timing: the trainer draws from whatever songs are done). Train
 from the first step; the budget covers training only.
 
 What OUT receives, each file under 16 MiB: resume.pt and resume.pt.lo (the packed state, see
-training/slim.py), iass-burst.json and iass-burst.safetensors (a candidate model card of the weight
+training/run/resume_pack.py), iass-burst.json and iass-burst.safetensors (a candidate model card of the weight
 average), report.json and report.md, log.jsonl. Bringing it home: docs/TRAINING.md.
 """
 
@@ -36,11 +36,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from training.batches import Batch, ExcerptSource, LiveSong, activity_labels
-from training.config import TrainConfig
 from training.errors import TrainingError
+from training.run.batches import Batch, ExcerptSource, LiveSong, activity_labels
+from training.run.config import TrainConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATE = ROOT / "resources" / "training" / "iass-main.resume.pt"
 CONFIG = ROOT / "training" / "configs" / "iass_main.json"
 EVAL_SET = ROOT / "resources" / "eval" / "burst"
@@ -52,8 +52,8 @@ TIMING_S = 240.0      # the song the engine is timed on
 
 def _render(index: int, seed: int, max_song_s: float) -> tuple[str, int, dict[str, np.ndarray], dict[str, np.ndarray]]:
     """One song, all in code: (id, n_samples, stems as float16, labels)."""
-    from training import render
-    from training.make_data import render_labelled_song, song_id, song_seed
+    from training.datasets.make_data import render_labelled_song, song_id, song_seed
+    from training.synthesis import render
 
     rendered, lab = render_labelled_song(song_seed(seed, index), render.CodeRenderer(), max_song_s,
                                          synth_share=1.0, code_voice_share=1.0)
@@ -227,7 +227,7 @@ def _quiet_worker() -> None:
 
 def make_eval_set(source: Path, out: Path, n_songs: int = 5, seconds: float = 6.0) -> Path:
     """The middle `seconds` of n_songs songs spread evenly over a set, written as a set of its own."""
-    from training.dataset import MultitrackDataset, write_manifest, write_song_folder
+    from training.datasets.dataset import MultitrackDataset, write_manifest, write_song_folder
 
     ds = MultitrackDataset(source)
     origin = source.resolve().relative_to(ROOT).as_posix() if source.resolve().is_relative_to(ROOT) else source.name
@@ -258,10 +258,10 @@ def run_burst(out: Path, minutes: float, device: str = "auto", workers: int = 0,
     import torch
 
     from engine.device import pick_device
-    from training import slim
-    from training.evaluate import evaluate
-    from training.export import export_run
-    from training.trainer import CHECKPOINT, EMA, Trainer
+    from training.evaluation.evaluate import evaluate
+    from training.run import resume_pack as slim
+    from training.run.export_model import export_run
+    from training.run.trainer import CHECKPOINT, EMA, Trainer
 
     t_start = time.perf_counter()
     dev = pick_device(device)
@@ -405,7 +405,7 @@ def report_markdown(r: dict[str, Any]) -> str:
 def main(argv: Optional[list[str]] = None) -> int:
     from engine.errors import StemLabError
 
-    ap = argparse.ArgumentParser(prog="python -m training.burst", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m training.run.burst", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("run", help="train for a budget, evaluate, time, and write the files to bring home")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import StemLabError
-from training.config import TrainConfig
+from training.run.config import TrainConfig
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from training.trainer import Trainer
+    from training.run.trainer import Trainer
 
     try:
         cfg = config_from_args(args)
@@ -67,7 +67,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from training.export import export_run
+    from training.run.export_model import export_run
 
     try:
         card = export_run(Path(args.run), Path(args.out), name=args.name, checkpoint=args.checkpoint,
@@ -81,7 +81,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from training.evaluate import cmd_evaluate as run_evaluate
+    from training.evaluation.evaluate import cmd_evaluate as run_evaluate
 
     return run_evaluate(args)
 
@@ -112,8 +112,8 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     v.add_argument("--model", type=path_text, default="bundled", help="model card, 'bundled', or a training checkpoint (.pt)")
     v.add_argument("--set", type=path_text, required=True, help="a set folder (make-data / make-benchmark)")
     v.add_argument("--out", type=path_text, help="write OUT.md and OUT.json")
-    v.add_argument("--threshold", type=float, default=0.5)
-    v.add_argument("--median-frames", type=int, default=9)
+    v.add_argument("--threshold", type=float, default=None, help="activity threshold (default: the engine's)")
+    v.add_argument("--median-frames", type=int, default=None, help="median filter length in frames (default: the engine's)")
     v.add_argument("--museval", type=int, default=0, metavar="N", help="also run museval on the first N excerpts")
     v.add_argument("--limit", type=int, default=0, help="only the first N excerpts")
     v.add_argument("--quiet", action="store_true")

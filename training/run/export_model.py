@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from engine.model import IASSUNet
-from engine.modelcard import ModelCard, save_model
-from training.checkpoints import load_checkpoint_file
-from training.config import TrainConfig
 from engine.errors import ModelLoadError
 from engine.jsonfile import read_json_object
+from engine.model import IASSUNet
+from engine.modelcard import ModelCard, save_model
 from training.errors import TrainingError
-from training.models import build_model
+from training.run.checkpoints import load_checkpoint_file
+from training.run.config import TrainConfig
+from training.run.models import build_model
 
 
 def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best.pt",
@@ -39,7 +39,7 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
         # the exported checkpoint's own training time where it records one (ema.pt does), else the run's
         "train_hours_wall": round(float(state.get("elapsed_s", ckpt.get("elapsed_s", 0.0))) / 3600, 2)
         if ("elapsed_s" in state or ckpt) else None,
-        "data": "songs written by StemLab's generator (training/songgen.py), rendered stem by stem with "
+        "data": "songs written by StemLab's generator (training/songs/), rendered stem by stem with "
                 "training SoundFonts; never TimGM6mb or real composers' songs",
     }
     gating = read_json_object(gating_file, "gating file", TrainingError) if gating_file is not None else None

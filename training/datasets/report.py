@@ -1,6 +1,6 @@
 """Statistics and spectrogram pictures of a generated data set, for docs/DATA.md.
 
-    python -m training.data_report data/smoke [--png docs/img/stems_song0.png --song 0]
+    python -m training.datasets.report data/smoke [--png docs/img/stems_song0.png --song 0]
 
 Pictures are drawn with numpy alone (a tiny PNG writer), so the docs need no plotting library.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.dataset import MultitrackDataset
+from training.datasets.dataset import MultitrackDataset
 
 _STOPS = np.array([[0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21],
                    [250, 193, 39], [252, 255, 164]], dtype=float)  # an inferno-like colour map

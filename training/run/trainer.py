@@ -25,21 +25,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.audio import write_text_atomic
-from engine.errors import StemLabError
 from engine.device import cpu_has_fast_bf16, pick_device
+from engine.errors import StemLabError
 from engine.gating import GatingSettings
+from engine.metrics import is_active, sdr
 from engine.modelcard import ModelCard
 from engine.separator import Separator
 from engine.spectral import STFTConfig, stft
-from training.batches import Batch, BatchStream, ExcerptSource, collate_identity, estimate_source_energy, make_source
-from training.checkpoints import atomic_torch_save, load_checkpoint_file
-from training.config import TrainConfig
-from training.dataset import MultitrackDataset
-from training.distributed import Group, sync_batch_norm
+from training.datasets.dataset import MultitrackDataset
 from training.errors import TrainingError
-from engine.metrics import is_active, sdr
-from training.models import UMXBaseline, build_model
-from training.weighting import dwa_weights, ebw_weights, energy_normalised_weights, unit_weights
+from training.run.batches import (
+    Batch,
+    BatchStream,
+    ExcerptSource,
+    collate_identity,
+    estimate_source_energy,
+    make_source,
+)
+from training.run.checkpoints import atomic_torch_save, load_checkpoint_file
+from training.run.config import TrainConfig
+from training.run.distributed import Group, sync_batch_norm
+from training.run.models import UMXBaseline, build_model
+from training.run.weighting import dwa_weights, ebw_weights, energy_normalised_weights, unit_weights
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"

@@ -1,0 +1,205 @@
+"""`compose(seed)`: a whole song from one seed, from the plan and harmony to every part and the sung line.
+
+About half the songs take their accompaniment from mma's grooves (grooves.py); the rest, and every vocal
+line, lead and extra part, come from the part writers (parts.py). The same seed always gives the same song."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import numpy as np
+
+from training.songs.form import SECTION_ENERGY, Clock, arrangement, plan_song
+from training.songs.grooves import mma_accompaniment, redraw_program
+from training.songs.model import CHOIR_CHOICES, LEAD_CHOICES, PAD_CHOICES, TAIL_S, Section, Song, Track, weighted_choice
+from training.songs.parts import (
+    PartWriter,
+    humanised_velocity,
+    monophonic,
+    write_arp,
+    write_bass,
+    write_drums,
+    write_guitar,
+    write_melody,
+    write_pad,
+    write_piano,
+    write_stabs,
+)
+from training.songs.theory import MODE_WEIGHTS, Chord, diatonic_chord, progression
+
+# ----------------------------------------------------------------------------------------------
+# The song
+
+
+def _pan(rng: np.random.Generator, stem: str) -> float:
+    if stem in ("bass", "vocals") or (stem == "drums"):
+        return float(rng.normal(0, 0.08))
+    return float(np.clip(rng.normal(0, 0.45), -0.9, 0.9))
+
+
+def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "train") -> Song:
+    """Write a whole song for a seed: same seed, same song (mma's randomness is seeded too)."""
+    from training.synthesis import singer as singer_mod
+
+    plan = plan_song(seed, max_duration_s)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 2]))
+    metre = plan.metre
+    clock = Clock(plan.tempo_bpm, plan.swing, metre)
+    mode_names = list(MODE_WEIGHTS)
+    mw = np.array([MODE_WEIGHTS[m] for m in mode_names])
+    mode = str(rng.choice(mode_names, p=mw / mw.sum()))
+    key_root = int(rng.integers(12))
+    sevenths = {"jazz": 0.8, "funk": 0.5, "ballad": 0.3}.get(plan.style, 0.1)
+    blues = plan.style == "shuffle" and metre.name == "4/4" and rng.random() < 0.5
+
+    sections: list[Section] = []
+    bar = 0
+    for name, n_bars in plan.sections:
+        if blues and name in ("verse", "solo") and n_bars >= 8:
+            n_bars = 12
+        sections.append(Section(name, bar, n_bars, bar * clock.bar_s(), (bar + n_bars) * clock.bar_s(), SECTION_ENERGY[name]))
+        bar += n_bars
+    duration_s = bar * clock.bar_s() + TAIL_S
+
+    progs: dict[str, list[tuple[float, Chord]]] = {}
+    chord_q: list[tuple[float, float, Chord]] = []
+    for sec in sections:
+        kind = "verse" if sec.name in ("intro", "outro", "solo") and rng.random() < 0.7 else sec.name
+        if kind not in progs or sec.n_bars * metre.bar_q > (progs[kind][-1][0] + metre.bar_q if progs[kind] else 0):
+            progs[kind] = progression(rng, key_root, mode, max(sec.n_bars, 4), metre, sevenths, blues)
+        q0 = sec.start_bar * metre.bar_q
+        q_end = q0 + sec.n_bars * metre.bar_q
+        for i, (q, c) in enumerate(progs[kind]):
+            s = q0 + q
+            if s >= q_end - 1e-6:
+                break
+            nxt = progs[kind][i + 1][0] + q0 if i + 1 < len(progs[kind]) else q_end
+            chord_q.append((s, min(nxt, q_end), c))
+    # The song ends on the tonic.
+    last_s, last_e, _ = chord_q[-1]
+    chord_q[-1] = (last_s, last_e, diatonic_chord(rng, key_root, mode, 0, 0.0))
+
+    human_ms = float(rng.uniform(3, 14))
+    pw = PartWriter(rng, clock, metre, sections, chord_q, key_root, mode, human_ms)
+    arr = arrangement(rng, sections)
+    tracks: list[Track] = []
+    generator = "native"
+    groove = None
+
+    if plan.use_mma:
+        try:
+            mma_tracks, groove = mma_accompaniment(rng, seed, plan.tempo_bpm, metre, sections, chord_q)
+            generator = "mma"
+        except (RuntimeError, OSError, subprocess.SubprocessError, StopIteration):
+            mma_tracks = []
+        for t in mma_tracks:
+            if t.stem == "vocals":
+                t.stem = "other" if rng.random() < 0.5 else "vocals"
+            flags = arr[t.stem]
+            if not any(flags):
+                continue
+            keep = []
+            for n in t.notes:
+                si = _section_index(sections, n.start_s)
+                if flags[si]:
+                    keep.append(n)
+            t.notes = keep
+            if not t.is_drum:
+                t.program = redraw_program(rng, t.program, t.stem)
+            tracks.append(t)
+    have = {t.stem for t in tracks if t.notes}
+    roles_native = generator == "native"
+
+    if arr["drums"] and any(arr["drums"]) and "drums" not in have:
+        tracks.append(write_drums(pw, plan.style, arr["drums"]))
+    if any(arr["bass"]) and "bass" not in have:
+        tracks.append(write_bass(pw, plan.style, arr["bass"]))
+    if any(arr["guitar"]) and ("guitar" not in have or rng.random() < 0.25):
+        tracks.append(write_guitar(pw, plan.style, arr["guitar"]))
+        if roles_native and rng.random() < 0.3:  # a second guitar, other side
+            t2 = write_guitar(pw, plan.style, [f and rng.random() < 0.7 for f in arr["guitar"]])
+            t2.name = "guitar2"
+            tracks.append(t2)
+    if any(arr["piano"]) and ("piano" not in have or rng.random() < 0.2):
+        tracks.append(write_piano(pw, plan.style, arr["piano"]))
+    if any(arr["other"]) and ("other" not in have or rng.random() < 0.5):
+        n_other = int(rng.choice([1, 1, 2, 2, 3]))
+        kinds = list(rng.choice(["pad", "lead", "arp", "stabs"], size=n_other, replace=False,
+                                p=[0.4, 0.3, 0.2, 0.1]))
+        for kind in kinds:
+            flags = [f and rng.random() < 0.8 for f in arr["other"]]
+            if not any(flags):
+                flags = list(arr["other"])
+            if kind == "pad":
+                tracks.append(write_pad(pw, flags, PAD_CHOICES, "other", "pad"))
+            elif kind == "arp":
+                tracks.append(write_arp(pw, flags))
+            elif kind == "stabs":
+                tracks.append(write_stabs(pw, flags))
+            else:
+                # Leads play where the singer rests, and in solos.
+                lead_flags = [f and (not arr["vocals"][i] or sections[i].name == "solo") for i, f in enumerate(flags)]
+                if not any(lead_flags):
+                    lead_flags = flags
+                prog = weighted_choice(rng, LEAD_CHOICES)
+                lo = 60 if prog not in (71, 57, 58) else 50
+                mel = write_melody(pw, lead_flags, lo, lo + 19, float(rng.uniform(0.6, 1.6)), 2)
+                t = Track("lead", "other", prog)
+                for o, d, p, sname in monophonic(mel):
+                    t.notes.append(pw.note(o, d * 0.95, p, humanised_velocity(rng, 92, SECTION_ENERGY[sname])))
+                tracks.append(t)
+
+    # The sung line, and sometimes a choir behind it.
+    vocal_notes: list[Any] = []
+    voice = None
+    if any(arr["vocals"]):
+        voice = singer_mod.random_voice(rng, pool=voice_pool)
+        centre = voice_centre(voice, rng)
+        mel = monophonic(write_melody(pw, arr["vocals"], centre - 7, centre + 6, float(rng.uniform(0.7, 1.4)),
+                                               int(rng.choice([2, 4]))))
+        lyrics = singer_mod.random_lyrics(rng, len(mel))
+        legato = float(rng.uniform(0.8, 0.97))
+        for (o, d, p, _s), syl in zip(mel, lyrics):
+            t0 = clock.t(o)
+            t1 = clock.t(o + d * legato)
+            if t1 - t0 < 0.08:
+                t1 = t0 + 0.08
+            vocal_notes.append(singer_mod.SungNote(float(t0), float(t1), int(p), syl))
+        if rng.random() < 0.3:
+            choir_flags = [f and sections[i].name in ("chorus", "bridge", "outro") for i, f in enumerate(arr["vocals"])]
+            if any(choir_flags):
+                tracks.append(write_pad(pw, choir_flags, CHOIR_CHOICES, "vocals", "choir", 55, 76))
+
+    for t in tracks:
+        t.notes = [n for n in t.notes if n.start_s < duration_s - TAIL_S + 0.5]
+        t.notes.sort(key=lambda n: (n.start_s, n.pitch))
+        t.pan = _pan(rng, t.stem)
+        t.volume = int(rng.integers(85, 118))
+        if t.is_drum:
+            t.drum_kit = int(rng.choice([0, 0, 0, 8, 16, 24, 25, 32, 40]))
+    tracks = [t for t in tracks if t.notes]
+    return Song(seed=int(seed), tempo_bpm=plan.tempo_bpm, metre=metre.name, key_root=key_root, mode=mode,
+                swing=plan.swing, sections=sections,
+                chords=[(clock.t(s), clock.t(e), c) for s, e, c in chord_q], tracks=tracks,
+                vocal_notes=vocal_notes, voice=voice, duration_s=duration_s, generator=generator, groove=groove,
+                style=plan.style)
+
+
+def _section_index(sections: list[Section], t: float) -> int:
+    for i, s in enumerate(sections):
+        if s.start_s - 0.05 <= t < s.end_s - 0.05:
+            return i
+    return len(sections) - 1
+
+
+_FEMALE_VARIANTS = ("f1", "f2", "f3", "f4", "f5", "linda", "aunty", "steph", "annie", "belinda", "andrea",
+                    "steph2", "anika")
+
+
+def voice_centre(voice: Any, rng: np.random.Generator) -> int:
+    """The middle of a comfortable melody range for the voice (higher for female-sounding variants)."""
+    variant = str(getattr(voice, "espeak_voice", "")).split("+")[-1].lower()
+    if variant in _FEMALE_VARIANTS:
+        return int(rng.integers(64, 70))  # E4..A4
+    return int(rng.integers(54, 60))  # F#3..B3
