@@ -1,7 +1,7 @@
 """The teaching view's arithmetic, without Qt: a song's true stems read from a folder, the true activity
 beside the gated one (missed and leaked frames), and the figures `stemlab evaluate` reports, per stem.
 
-Every figure comes from engine.metrics, the functions training/evaluate.py uses: SDR of the gated stem
+Every figure comes from engine.metrics, the functions training/evaluation/evaluate.py uses: SDR of the gated stem
 and of the mixture against the truth, and activity precision / recall / F1 of the gate (> 0.5) against
 the truth's energy labels (engine.metrics.energy_activity at the model's frame rate).
 """

@@ -282,9 +282,9 @@ def test_a_figure_equals_what_stemlab_evaluate_reports(
     qtbot: Any, make_window: Any, trained_tiny: Path, tmp_path: Path
 ) -> None:
     from engine.gating import GatingSettings
-    from training.dataset import write_manifest, write_song_folder
-    from training.evaluate import evaluate
-    from training.labels import song_labels
+    from training.datasets.dataset import write_manifest, write_song_folder
+    from training.evaluation.evaluate import evaluate
+    from training.datasets.labels import song_labels
 
     # a one-song set as the training fixtures write it; its FLAC stems are the truth the app reads
     stems = make_stems()
