@@ -101,6 +101,9 @@ def main() -> int:
     cmd = "python bench/campaign.py " + " ".join(f"--model {m}" for m in args.model) + " --sets " + " ".join(args.sets)
     if args.section != "campaign":
         cmd += f" --section {args.section}"
+    if args.title != ap.get_default("title"):
+        cmd += f' --title "{args.title}"'
+
     lines += ["", f"Command: `{cmd} --write`"]
     text = "\n".join(lines)
     print(text)
