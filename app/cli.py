@@ -15,7 +15,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
-DEMO_SONG = Path(__file__).resolve().parent.parent / "resources" / "demo" / "demo.ogg"
 
 
 def _setup_threads() -> None:

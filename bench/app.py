@@ -170,9 +170,9 @@ def main() -> int:
     from bench.tiny_model import make_tiny_model
 
     tmp = Path(tempfile.mkdtemp(prefix="stemlab-bench-app-"))
-    from engine.modelcard import resources_dir
+    from engine.resources import bundled_card_file
 
-    bundled = (resources_dir() / "models" / "iass.json").exists()
+    bundled = bundled_card_file().exists()
     tiny = str(make_tiny_model(tmp / "tiny.json"))
     launch_model, launch_untrained = ("bundled", False) if bundled else (tiny, True)
     launch = launch_times(launch_model, launch_untrained, tmp)

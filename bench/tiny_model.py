@@ -35,8 +35,8 @@ def make_tiny_model(path: Path) -> Path:
 
 def bundled_or_tiny(tmp_dir: Path) -> tuple[str, bool]:
     """(model spec, allow_untrained): the bundled model when there is one, else a tiny random one."""
-    from engine.modelcard import resources_dir
+    from engine.resources import bundled_card_file
 
-    if (resources_dir() / "models" / "iass.json").exists():
+    if bundled_card_file().exists():
         return "bundled", False
     return str(make_tiny_model(Path(tmp_dir) / "tiny.json")), True

@@ -18,6 +18,7 @@ from .errors import AudioWriteError, ModelLoadError
 from .gating import GatingSettings, GatingSpec
 from .jsonfile import read_json_object
 from .model import IASSUNet
+from .resources import bundled_card_file
 
 CARD_FORMAT = "stemlab-model-card/1"
 HEX = "0123456789abcdef"
@@ -117,14 +118,9 @@ def sha256_file(path: PathLike) -> str:
     return h.hexdigest()
 
 
-def resources_dir() -> Path:
-    env = os.environ.get("STEMLAB_RESOURCES")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "resources"
-
-
 def bundled_card_path() -> Path:
     """The default model's card. Raises ModelLoadError saying so when no trained model is bundled."""
-    path = resources_dir() / "models" / "iass.json"
+    path = bundled_card_file()
     if not path.exists():
         raise ModelLoadError(
             "No trained model is bundled with this copy of StemLab "

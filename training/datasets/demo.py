@@ -18,9 +18,10 @@ import numpy as np
 import soundfile as sf
 
 from engine.errors import StemLabError
+from engine.resources import demo_song_path
 from training.errors import DataGenerationError
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEFAULT_OUT = demo_song_path().parent
 DEMO_SEED = 2024
 MIX_QUALITY = 0.4  # Vorbis quality 0..1 (libsndfile's compression level is 1 - quality)
 STEM_QUALITY = 0.2
