@@ -12,3 +12,7 @@ class SessionError(Exception):
 class TruthError(StemLabError):
     """A folder of true stems cannot be used for the open song: no matching names, unreadable files,
     or stems of another length."""
+
+
+class MusicAnalysisError(StemLabError):
+    """The tempo and key analysis could not run (its process failed or stopped)."""

@@ -49,6 +49,7 @@ from PySide6.QtWidgets import (
 from . import analysis, theme
 from .about import about_html
 from .export_dialog import ExportDialog
+from .grid_view import GridController
 from .keys import shift_digit
 from .mixer import Mixer, StripSettings
 from .monitor import StallMonitor
@@ -115,7 +116,7 @@ NO_MODEL_HELP = (
 
 
 def demo_song_path() -> Path:
-    from engine.modelcard import resources_dir  # engine is loaded by then (the model loader imports it)
+    from engine.resources import resources_dir  # engine is loaded by then (the model loader imports it)
 
     return resources_dir() / "demo" / "demo.ogg"
 
@@ -188,6 +189,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_ui()
         self._build_teaching()
+        self._build_grid()
         self._build_shortcuts()
         self._restore_settings()
         self.fit_to_screen()
@@ -338,6 +340,8 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&View")
         for a in (self.act_fit, self.act_zoom_in, self.act_zoom_out):
             m.addAction(a)
+        m.addSeparator()
+        self.view_menu = m  # the grid's toggle and snap choice follow (_build_grid)
         m = mb.addMenu("&Help")
         m.addAction(self.act_keys)
         m.addAction(self.act_about)
@@ -493,6 +497,8 @@ class MainWindow(QMainWindow):
         self.loop_region.setZValue(50)
         self.loop_region.setVisible(False)
         self.loop_region.sigRegionChanged.connect(self._on_loop_region_changed)
+        # a drag of the whole region moves it a last time on release, with only this signal
+        self.loop_region.sigRegionChangeFinished.connect(self._on_loop_region_changed)
         # zoomed in, the waveform is redrawn from the samples of the visible span (debounced)
         self._detail_timer = QTimer(self)
         self._detail_timer.setSingleShot(True)
@@ -566,6 +572,19 @@ class MainWindow(QMainWindow):
         self.teaching.report_written.connect(self._on_teaching_report)
         self.teaching.report_failed.connect(lambda m: self._error("Cannot write the teaching report", m))
         self._pending_truth: Optional[tuple[str, str]] = None  # (song path, truth folder) from the command line
+
+    def _build_grid(self) -> None:
+        """The producer's grid (app.grid_view): tempo, beats, bars and key, the grid lines, loop snapping."""
+        self.grid = GridController(self.runner, self.result_lock, self.settings, self.loop_region, self)
+        self.grid.fill_view_menu(self.view_menu, self)
+        self.grid.add_plot(self.overview_plot, z=-5.0)  # behind the waveform
+        self.grid.add_plot(self.mix_plot)
+        self.grid.analysed.connect(self._on_music_analysed)
+        self.grid.failed.connect(lambda m: self.status(f"Tempo and key could not be measured: {m}"))
+
+    def _on_music_analysed(self, info: Any) -> None:
+        took = f" in {self.grid.analysis_s:.1f} s" if self.grid.analysis_s is not None else ""
+        self.status(f"Measured {self.master.music_label.text()}{took}")
 
     def _build_shortcuts(self) -> None:
         for k in range(9):
@@ -679,6 +698,7 @@ class MainWindow(QMainWindow):
         if self._probe_audio:
             self._check_playback()
         self.load_model(self.model_spec, startup=True)
+        self.grid.warm_up()
 
     def _check_playback(self) -> None:
         if not self.player.check():
@@ -889,7 +909,8 @@ class MainWindow(QMainWindow):
         self._attach_truth_on_open(song)
         self.song_loaded.emit(song)
 
-    def _show_song(self, song: SongData) -> None:
+    def _show_song(self, song: SongData, music: Any = None) -> None:
+        """Show a song; music: its tempo, beats and key from a session (else measured in a worker)."""
         self.player.close()
         self._clear_separation()
         self.song = song
@@ -920,6 +941,7 @@ class MainWindow(QMainWindow):
         self.zoom_fit()
         self.act_loop.setChecked(False)
         self.loop_region.setRegion((song.duration_s * 0.25, song.duration_s * 0.5))
+        self.grid.set_song(song, music, label=self.master.music_label)
         self.pages.setCurrentIndex(1)
         self.stem_pages.setCurrentIndex(0)
         self.placeholder.text.setText(self._placeholder_text())
@@ -1029,6 +1051,7 @@ class MainWindow(QMainWindow):
         self.regates.result = None
         self.regates.frames = {}
         self.teaching.clear_separation()
+        self.grid.clear_separation()
         self.result = None
         self.stem_specs = []
         for h in self.headers:
@@ -1094,6 +1117,8 @@ class MainWindow(QMainWindow):
         self._relink_colorbar()
         self.mixer.set_tracks(self.song.stereo, result.stems, self.song.sample_rate)
         self.teaching.show_separation(result, rows, gates, self.regates.frames, self.mixer)
+        self.grid.show_separation(result, self.headers, [lane.plots() for lane in self.lanes],
+                                  (state or {}).get("stem_music"))
         tuned = [] if state else self._apply_card_gating()
         if state:
             self._apply_state(state)
@@ -1338,6 +1363,7 @@ class MainWindow(QMainWindow):
             if b <= x0 or a >= x1:  # the region is off screen: put it in the middle of the view
                 span = x1 - x0
                 self.loop_region.setRegion((x0 + 0.3 * span, x0 + 0.6 * span))
+                self.grid.snap_loop()
             self._on_loop_region_changed()
             self.status("Looping the highlighted region (drag its edges in the waveform)")
         else:
@@ -1586,6 +1612,7 @@ class MainWindow(QMainWindow):
             choice.remix,
             self.song.path.stem,
             info,
+            music=self.grid.music,
             name="export",
         )
         w.signals.progress.connect(
@@ -1659,6 +1686,7 @@ class MainWindow(QMainWindow):
         self.status(f"True stems attached: {truth.describe()}.{later}{notes}")
 
     def _on_teaching_built(self) -> None:
+        self.grid.set_extra_plots([p for lane in self.teaching.lanes.values() for p in lane.plots()])
         self._relink_colorbar()
         self._sync_mixer()
         self._update_actions()
@@ -1715,6 +1743,7 @@ class MainWindow(QMainWindow):
             self.save_session(Path(path))
 
     def save_session(self, path: Path) -> None:
+        from .grid import music_to_json
         from .session import SessionState, save_session
 
         if self.result is None or self.song is None or self._busy_worker is not None:
@@ -1740,6 +1769,8 @@ class MainWindow(QMainWindow):
             loop=loop,
             notes=list(r.notes),
             timings={k: float(v) for k, v in r.timings.items()},
+            music=music_to_json(self.grid.music) if self.grid.music is not None else None,
+            stem_music={s: m.to_json() for s, m in self.grid.stem_music.items()},
         )
         w = Worker(
             save_session, path, state, self.song.stereo, r, self.result_lock, name="saving the session"
@@ -1781,7 +1812,7 @@ class MainWindow(QMainWindow):
         loaded, song, specs, gates, frames = opened
         if self._sep_worker is not None:
             self._sep_worker.cancel()
-        self._show_song(song)
+        self._show_song(song, music=loaded.music)
         st = loaded.state
         g = st.global_gating
         try:
@@ -1794,7 +1825,7 @@ class MainWindow(QMainWindow):
             loaded.result,
             specs,
             gates,
-            state={"gating": st.gating, "mixer": st.mixer, "loop": st.loop},
+            state={"gating": st.gating, "mixer": st.mixer, "loop": st.loop, "stem_music": loaded.stem_music},
             frames=frames,
         )
         self.session_path = loaded.json_path
@@ -1862,7 +1893,9 @@ class MainWindow(QMainWindow):
             ("Space", "Play / pause"),
             ("Home", "Stop, back to start"),
             ("← / →", "Seek 5 s"),
-            ("L", "Loop the highlighted region"),
+            ("L", "Loop the highlighted region (its edges snap to bars or beats: View ▸ Snap loop to)"),
+            ("Shift+drag", "Place the loop's edges freely, off the grid"),
+            ("G", "Show or hide the beat grid"),
             ("B", "A/B: original song vs your mix"),
             ("1 … 9", "Solo stem n"),
             ("Shift+1 … 9", "Mute stem n"),
@@ -1971,7 +2004,9 @@ class MainWindow(QMainWindow):
         self.player.close()
         self.regates.clear()
         self.runner.cancel_all()
-        return self.runner.wait(timeout_ms)
+        ok = self.runner.wait(timeout_ms)
+        self.grid.close()
+        return ok
 
     def closeEvent(self, event: Any) -> None:
         self.settings.set("ui/geometry", self.saveGeometry())

@@ -46,6 +46,10 @@ class SessionState:
     loop: Optional[list[float]] = None
     notes: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    # the song's tempo, beats and key (app.grid.music_to_json) and each stem's; sessions saved before
+    # the grid have neither, and the app measures them again
+    music: Optional[dict[str, Any]] = None
+    stem_music: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def session_paths(path: Path) -> tuple[Path, Path]:
@@ -166,6 +170,8 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
         }
         if isinstance(doc.get("timings"), dict)
         else {},
+        music=_optional(doc, "music", dict, where),
+        stem_music=_optional(doc, "stem_music", dict, where) or {},
     )
     if not state.sources or not all(isinstance(s, str) and s for s in state.sources):
         raise _session_error(f"{where}: 'sources' must be a list of names.")
@@ -244,6 +250,20 @@ def _check_settings(state: SessionState, where: str) -> None:
         mixer.get("play_original", False), bool
     ):
         raise bad("the master strip")
+    from .grid import StemMusic, music_from_json
+
+    if state.music is not None:
+        try:
+            music_from_json(state.music)
+        except ValueError as exc:
+            raise _session_error(f"{where}: the song's music analysis is invalid ({exc}).") from exc
+    for name, m in state.stem_music.items():
+        if name not in state.sources:
+            raise bad(f"the music of {name!r}")
+        try:
+            StemMusic.from_json(m)
+        except ValueError as exc:
+            raise _session_error(f"{where}: the music of {name} is invalid ({exc}).") from exc
     loop = state.loop
     if loop is not None and not (
         len(loop) == 2 and all(_finite(v, 0.0, 1e7) for v in loop) and loop[0] < loop[1]
@@ -257,6 +277,8 @@ class LoadedSession:
     json_path: Path
     mixture: np.ndarray  # (2, n_samples)
     result: Any  # engine.SeparationResult, stems gated per state.gating
+    music: Any = None  # engine.music.MusicInfo, None when the session has no analysis
+    stem_music: dict[str, Any] = field(default_factory=dict)  # {source: app.grid.StemMusic}
 
 
 def load_session(
@@ -337,4 +359,8 @@ def load_session(
             "separate again to refine"
         )
     result.regate(gating)
-    return LoadedSession(state, json_path, mixture, result)
+    from .grid import StemMusic, music_from_json
+
+    music = music_from_json(state.music) if state.music is not None else None
+    stem_music = {s: StemMusic.from_json(m) for s, m in state.stem_music.items()}
+    return LoadedSession(state, json_path, mixture, result, music, stem_music)

@@ -27,6 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "ui/first_run_done": False,
     "ui/geometry": None,
     "ui/last_folder": "",
+    "view/beat_grid": True,
+    "view/loop_snap": "bars",  # bars, beats or off (app.grid.SNAP_MODES)
 }
 
 

@@ -453,10 +453,13 @@ def export_job(
     song_name: str,
     info: dict[str, Any],
     *,
+    music: Any = None,
     progress: Any = None,
     cancel: Optional[threading.Event] = None,
 ) -> list[Path]:
-    """Write the chosen stems (and the remix) into out_dir; each file atomic."""
+    """Write the chosen stems (and the remix) into out_dir; each file atomic. With the song's music
+    (engine.music.MusicInfo), its tempo and key go into separation.json and its beats into beats.csv,
+    as `stemlab separate` writes them."""
     from engine import Progress
     from engine.audio import write_audio
     from engine.errors import AudioWriteError
@@ -486,6 +489,7 @@ def export_job(
                 info=info,
                 progress=stem_progress,
                 cancel=cancel,
+                music=music,
             )
         if remix:
             check_cancel(cancel)
