@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Iterator, Optional, Sequence
 
 
-
 def _setup_threads() -> None:
     # OpenMP spin-waiting fights for the two cores when anything else runs (NOTES.md).
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

@@ -18,7 +18,7 @@ from PySide6.QtCore import QLineF, QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QColor, QGuiApplication, QKeySequence, QPainter
 from PySide6.QtWidgets import QMenu, QWidget
 
-from . import analysis
+from . import timeline_pictures
 from .errors import MusicAnalysisError
 from .grid import (
     SNAP_MODES,
@@ -219,7 +219,7 @@ class GridController(QObject):
             self._show_info()
             return
         self._set_label("Tempo and key: analysing…", "The song's tempo, beats, bars and key are being measured")
-        mono = song.mono if song.mono is not None else analysis.mono(song.samples)
+        mono = song.mono if song.mono is not None else timeline_pictures.mono(song.samples)
         w = Worker(analyse_song, self.process, mono, song.sample_rate, name="measuring tempo and key")
         w.signals.finished.connect(lambda out, song=song: self._on_song_analysed(out, song))
         w.signals.failed.connect(lambda msg, song=song: self._on_failed(msg, song))

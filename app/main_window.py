@@ -46,15 +46,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import analysis, theme
+from engine.resources import demo_song_path
+
+from . import theme, timeline_pictures
 from .about import about_html
 from .export_dialog import ExportDialog
 from .grid_view import GridController
 from .keys import shift_digit
 from .mixer import Mixer, StripSettings
-from .monitor import StallMonitor
 from .playback import Player
+from .session import SESSION_SUFFIX
 from .settings import Settings
+from .stall_monitor import StallMonitor
 from .teaching_view import StemRow, TeachingController
 from .widgets import (
     MIX_SPEC_HEIGHT,
@@ -96,7 +99,7 @@ from .workers import (
 log = logging.getLogger(__name__)
 
 SONG_FILTER = "Audio (*.wav *.flac *.ogg *.oga *.mp3 *.aif *.aiff);;All files (*)"
-SESSION_FILTER = "StemLab session (*.stemlab.json)"
+SESSION_FILTER = f"StemLab session (*{SESSION_SUFFIX})"
 DETAIL_MAX_SAMPLES = 4_000_000
 # Zoomed in so far that fewer than this many columns of the whole-song spectrogram are on screen, the
 # span on screen gets its own spectrogram tile (computed in a worker), when it is at most TILE_MAX_S long.
@@ -115,19 +118,6 @@ NO_MODEL_HELP = (
 )
 
 
-def demo_song_path() -> Path:
-    from engine.resources import resources_dir  # engine is loaded by then (the model loader imports it)
-
-    return resources_dir() / "demo" / "demo.ogg"
-
-
-def _resources_demo_guess() -> Path:
-    """The demo song's path without importing the engine (for the welcome page)."""
-    import os
-
-    env = os.environ.get("STEMLAB_RESOURCES")
-    base = Path(env) if env else Path(__file__).resolve().parent.parent / "resources"
-    return base / "demo" / "demo.ogg"
 
 
 class MainWindow(QMainWindow):
@@ -168,7 +158,7 @@ class MainWindow(QMainWindow):
         self.model_error = ""
         self.song: Optional[SongData] = None
         self.result: Any = None
-        self.stem_specs: list[analysis.Spectrogram] = []
+        self.stem_specs: list[timeline_pictures.Spectrogram] = []
         self.headers: list[TrackHeader] = []
         self.lanes: list[StemLane] = []
         self.spec_views: list[SpectrogramView] = []
@@ -864,7 +854,7 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_demo(self) -> None:
-        path = _resources_demo_guess()
+        path = demo_song_path()
         if not path.exists():
             self._error("No demo song", f"The demo song is not installed (expected {path}).")
             return
@@ -872,7 +862,7 @@ class MainWindow(QMainWindow):
 
     def open_path(self, path: str) -> None:
         """Open a song or a session file (chosen by its name)."""
-        if str(path).endswith(".stemlab.json"):
+        if str(path).endswith(SESSION_SUFFIX):
             self.open_session(path)
             return
         if self._open_worker is not None:
@@ -932,7 +922,7 @@ class MainWindow(QMainWindow):
         self._apply_master()
         set_overview(self.overview_items, song.overview)
         self._detail_shown = False
-        self.levels = analysis.display_levels(song.spectrogram.image)
+        self.levels = timeline_pictures.display_levels(song.spectrogram.image)
         self.colorbar.setLevels(self.levels)
         self.mix_spec.set_spectrogram(song.spectrogram, self.levels)
         self._relink_colorbar()
@@ -1072,10 +1062,10 @@ class MainWindow(QMainWindow):
     def _show_separation(
         self,
         result: Any,
-        specs: list[analysis.Spectrogram],
+        specs: list[timeline_pictures.Spectrogram],
         gates: np.ndarray,
         state: Optional[dict[str, Any]] = None,
-        frames: Optional[dict[str, analysis.BandFrames]] = None,
+        frames: Optional[dict[str, timeline_pictures.BandFrames]] = None,
     ) -> None:
         assert self.song is not None
         was_playing = self.player.playing
@@ -1411,7 +1401,7 @@ class MainWindow(QMainWindow):
         (x0, x1), _ = self.overview_plot.vb.viewRange()
         x0, x1 = max(0.0, x0), min(song.duration_s, x1)
         span = max(x1 - x0, 1e-3)
-        finest = (analysis.SPEC_N_FFT // 2) / song.sample_rate  # one analysis hop per column
+        finest = (timeline_pictures.SPEC_N_FFT // 2) / song.sample_rate  # one analysis hop per column
         whole = song.spectrogram.column_s
         if whole <= finest * 1.01 or span / whole >= TILE_MIN_COLUMNS or span * 1.5 > TILE_MAX_S:
             if self._tiles is not None or self._tile_worker is not None:
@@ -1502,7 +1492,7 @@ class MainWindow(QMainWindow):
             pad = (b - a) // 2
             lo, hi = max(0, a - pad), min(song.mono.shape[0], b + pad)
             set_overview(
-                self.overview_items, analysis.overview(song.mono, sr, n_buckets=4000, start=lo, stop=hi)
+                self.overview_items, timeline_pictures.overview(song.mono, sr, n_buckets=4000, start=lo, stop=hi)
             )
             self._detail_shown = True
         elif getattr(self, "_detail_shown", False):
@@ -1663,7 +1653,7 @@ class MainWindow(QMainWindow):
         if pending is not None and Path(pending[0]).resolve() == song.path.resolve():
             self.attach_truth(pending[1])
             return
-        folder = demo_truth_folder(song.path, _resources_demo_guess())
+        folder = demo_truth_folder(song.path, demo_song_path())
         if folder is not None:
             self.attach_truth(str(folder))
 
@@ -1737,7 +1727,7 @@ class MainWindow(QMainWindow):
         if self.result is None or self.song is None:
             self.status("Separate a song first; a session keeps the song with its stems.")
             return
-        start = str(self.session_path or self.song.path.with_name(self.song.path.stem + ".stemlab.json"))
+        start = str(self.session_path or self.song.path.with_name(self.song.path.stem + SESSION_SUFFIX))
         path, _ = QFileDialog.getSaveFileName(self, "Save session", start, SESSION_FILTER)
         if path:
             self.save_session(Path(path))
@@ -1948,7 +1938,7 @@ class MainWindow(QMainWindow):
         self.act_save_session.setEnabled(separated and self._busy_worker is None)
         for a in (self.act_play, self.act_stop, self.act_loop, self.act_ab, self.act_fit):
             a.setEnabled(has_song)
-        self.demo_button.setEnabled(_resources_demo_guess().exists())
+        self.demo_button.setEnabled(demo_song_path().exists())
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -1982,7 +1972,7 @@ class MainWindow(QMainWindow):
         if any(
             u.isLocalFile()
             and (
-                u.toLocalFile().lower().endswith(AUDIO_SUFFIXES) or u.toLocalFile().endswith(".stemlab.json")
+                u.toLocalFile().lower().endswith(AUDIO_SUFFIXES) or u.toLocalFile().endswith(SESSION_SUFFIX)
             )
             for u in urls
         ):
@@ -2022,8 +2012,8 @@ def open_session_job(path: Path, *, progress: Any = None, cancel: Optional[threa
     t0 = time.perf_counter()
     loaded = load_session(path, progress=progress, cancel=cancel)
     r = loaded.result
-    ov = analysis.overview(loaded.mixture, r.sample_rate)
-    mix_spec = analysis.log_spectrogram(loaded.mixture, r.sample_rate, cancel=cancel)
+    ov = timeline_pictures.overview(loaded.mixture, r.sample_rate)
+    mix_spec = timeline_pictures.log_spectrogram(loaded.mixture, r.sample_rate, cancel=cancel)
     frames = ungated_frames(r, cancel=cancel)
     gates = r.gates()
     pics = stem_pictures(r, gates, list(r.sources), frames, cancel)
@@ -2039,6 +2029,6 @@ def open_session_job(path: Path, *, progress: Any = None, cancel: Optional[threa
         mix_spec,
         [],
         time.perf_counter() - t0,
-        analysis.mono(loaded.mixture),
+        timeline_pictures.mono(loaded.mixture),
     )
     return loaded, song, [pics[s] for s in r.sources], gates, frames

@@ -21,7 +21,7 @@ from engine.metrics import energy_activity, is_active, precision_recall_f1, sdr
 from engine.progress import check_cancel
 from engine.spectral import STFTConfig
 
-from . import analysis
+from . import timeline_pictures
 from .errors import TruthError
 
 TRUTH_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -47,8 +47,8 @@ class Truth:
     stems: dict[str, np.ndarray]
     notes: list[str] = field(default_factory=list)
     mixture_sdr: dict[str, Optional[float]] = field(default_factory=dict)
-    spectrograms: dict[str, analysis.Spectrogram] = field(default_factory=dict)
-    frames: dict[str, analysis.BandFrames] = field(default_factory=dict)
+    spectrograms: dict[str, timeline_pictures.Spectrogram] = field(default_factory=dict)
+    frames: dict[str, timeline_pictures.BandFrames] = field(default_factory=dict)
 
     @property
     def sources(self) -> list[str]:
@@ -132,7 +132,7 @@ def load_truth(
         truth.stems[s] = np.ascontiguousarray(x, dtype=np.float32)
         if mixture is not None:
             truth.mixture_sdr[s] = sdr(x, mixture) if is_active(x) else None
-        truth.frames[s] = analysis.band_frames(x, sample_rate, cancel=cancel)
+        truth.frames[s] = timeline_pictures.band_frames(x, sample_rate, cancel=cancel)
         truth.spectrograms[s] = truth.frames[s].render()
     return truth
 
@@ -267,14 +267,14 @@ class TeachingData:
     ((n_frames,) uint8) and the pictures of the model's ungated masks (Spectrogram, values in [0, 1])."""
 
     activity: dict[str, np.ndarray]
-    masks: dict[str, analysis.Spectrogram]
+    masks: dict[str, timeline_pictures.Spectrogram]
 
 
 def prepare_teaching(
     truth: Truth,
     result: Any,
     mixture: np.ndarray,
-    frames: dict[str, analysis.BandFrames],
+    frames: dict[str, timeline_pictures.BandFrames],
     *,
     progress: Any = None,
     cancel: Optional[threading.Event] = None,
@@ -284,7 +284,7 @@ def prepare_teaching(
     result: engine.SeparationResult at the truth's rate and length; mixture: the song (2, n); frames:
     the ungated stems' band frames where the app keeps them (else they are computed here)."""
     activity, masks = {}, {}
-    mix_frames = analysis.band_frames(mixture, result.sample_rate, cancel=cancel)
+    mix_frames = timeline_pictures.band_frames(mixture, result.sample_rate, cancel=cancel)
     for i, s in enumerate(result.sources):
         if s not in truth.stems:
             continue
@@ -293,15 +293,15 @@ def prepare_teaching(
                                      result.stft_config)
         stem_frames = frames.get(s)
         if stem_frames is None and result.ungated is not None:
-            stem_frames = analysis.band_frames(result.ungated[i], result.sample_rate, cancel=cancel)
+            stem_frames = timeline_pictures.band_frames(result.ungated[i], result.sample_rate, cancel=cancel)
         if stem_frames is not None and stem_frames.power.shape == mix_frames.power.shape:
-            masks[s] = analysis.Spectrogram(mask_image(stem_frames, mix_frames),
+            masks[s] = timeline_pictures.Spectrogram(mask_image(stem_frames, mix_frames),
                                             stem_frames.per_col * stem_frames.hop_s,
                                             stem_frames.log_fmin, stem_frames.log_fmax)
     return TeachingData(activity, masks)
 
 
-def mask_image(stem_frames: analysis.BandFrames, mix_frames: analysis.BandFrames) -> np.ndarray:
+def mask_image(stem_frames: timeline_pictures.BandFrames, mix_frames: timeline_pictures.BandFrames) -> np.ndarray:
     """What the model hears: its ungated mask seen through the app's spectrogram bands, the ungated stem's
     band power over the mixture's, as an amplitude ratio in [0, 1]. (n_columns, n_bands) float32.
 
@@ -309,7 +309,7 @@ def mask_image(stem_frames: analysis.BandFrames, mix_frames: analysis.BandFrames
     """
     est = stem_frames.power.reshape(-1, stem_frames.per_col, stem_frames.power.shape[1]).mean(axis=1)
     mix = mix_frames.power.reshape(-1, mix_frames.per_col, mix_frames.power.shape[1]).mean(axis=1)
-    floor = 10.0 ** (analysis.DB_FLOOR / 10.0)
+    floor = 10.0 ** (timeline_pictures.DB_FLOOR / 10.0)
     ratio = np.sqrt(est / np.maximum(mix, floor))
     ratio[mix <= floor] = 0.0  # silence in the mix: nothing to hear, nothing to mask
     return np.clip(ratio, 0.0, 1.0).astype(np.float32)

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from . import analysis, theme
+from . import theme, timeline_pictures
 from .teaching import (
     LISTEN_MODES,
     StemFigures,
@@ -147,7 +147,7 @@ class TruthLane:
             edges, levels = gate_runs(frames.astype(np.float32), frame_rate)
             item.setData(edges, levels * height)
 
-    def set_mask(self, spec: Optional[analysis.Spectrogram]) -> None:
+    def set_mask(self, spec: Optional[timeline_pictures.Spectrogram]) -> None:
         if spec is None:
             self.mask.clear()
             return
@@ -327,7 +327,7 @@ class TeachingController(QObject):
         self.lanes: dict[str, TruthLane] = {}
         self.headers: dict[str, TeachingHeader] = {}
         self._gates: Optional[np.ndarray] = None
-        self._frames: dict[str, analysis.BandFrames] = {}
+        self._frames: dict[str, timeline_pictures.BandFrames] = {}
         self._load_worker: Optional[Worker] = None
         self._prep_worker: Optional[Worker] = None
         self._fig_worker: Optional[Worker] = None
@@ -364,7 +364,7 @@ class TeachingController(QObject):
         self.runner.start(w)
 
     def show_separation(self, result: Any, rows: list[StemRow], gates: np.ndarray,
-                        frames: dict[str, analysis.BandFrames], mixer: Any) -> None:
+                        frames: dict[str, timeline_pictures.BandFrames], mixer: Any) -> None:
         """A separation is on screen (rows in source order); with a truth, prepare its teaching view."""
         self.clear_separation()
         self.result, self.rows, self.mixer = result, list(rows), mixer
@@ -414,13 +414,13 @@ class TeachingController(QObject):
         """The true stems' spectrogram images (they share the timeline's colour bar)."""
         return [lane.spec.image for lane in self.lanes.values()]
 
-    def truth_frames(self) -> dict[str, analysis.BandFrames]:
+    def truth_frames(self) -> dict[str, timeline_pictures.BandFrames]:
         """The band frames of the true stems on screen (for the tiles of a zoomed-in view)."""
         if self.truth is None:
             return {}
         return {s: self.truth.frames[s] for s in self.lanes if s in self.truth.frames}
 
-    def show_spectrograms(self, tiles: Optional[dict[str, analysis.Spectrogram]]) -> None:
+    def show_spectrograms(self, tiles: Optional[dict[str, timeline_pictures.Spectrogram]]) -> None:
         """Draw the true stems' tiles of the span on screen, or (None) their whole-song pictures."""
         if self.truth is None:
             return

@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 )
 
 from . import theme
-from .analysis import Overview, Spectrogram
 from .keys import keep_navigation_keys
 from .mixer import MAX_GAIN_DB, MIN_GAIN_DB
+from .timeline_pictures import Overview, Spectrogram
 
 LEFT_AXIS_WIDTH = 46
 RIGHT_COLUMN_WIDTH = 74

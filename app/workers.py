@@ -12,6 +12,7 @@ app.main warns if the bad pair is found.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import traceback
@@ -22,7 +23,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 
-from . import analysis
+from . import timeline_pictures
 from .errors import SessionError
 
 log = logging.getLogger(__name__)
@@ -151,8 +152,8 @@ class SongData:
     path: Path
     samples: np.ndarray  # (channels, n_samples) float32
     sample_rate: int
-    overview: analysis.Overview
-    spectrogram: analysis.Spectrogram
+    overview: timeline_pictures.Overview
+    spectrogram: timeline_pictures.Spectrogram
     notes: list[str] = field(default_factory=list)
     load_s: float = 0.0
     mono: Optional[np.ndarray] = None  # (n_samples,) for redrawing the waveform when zoomed in
@@ -177,13 +178,13 @@ def open_song(path: str, *, progress: Any = None, cancel: Optional[threading.Eve
     if is_silent(audio.samples):
         notes.append("the song is digital silence")
     samples = to_stereo(audio.samples, notes)
-    mono = analysis.mono(samples)  # once: the overview, the spectrogram and zoomed redraws share it
+    mono = timeline_pictures.mono(samples)  # once: the overview, the spectrogram and zoomed redraws share it
     if progress:
         progress(Progress("analyse", 1, 3, time.perf_counter() - t0))
-    ov = analysis.overview(mono, audio.sample_rate)
+    ov = timeline_pictures.overview(mono, audio.sample_rate)
     if progress:
         progress(Progress("analyse", 2, 3, time.perf_counter() - t0))
-    spec = analysis.log_spectrogram(mono, audio.sample_rate, cancel=cancel)
+    spec = timeline_pictures.log_spectrogram(mono, audio.sample_rate, cancel=cancel)
     return SongData(
         Path(path),
         np.ascontiguousarray(samples, dtype=np.float32),
@@ -211,19 +212,19 @@ def load_separator(
 @dataclass
 class SeparationOutcome:
     result: Any  # engine.SeparationResult
-    spectrograms: list[analysis.Spectrogram]
+    spectrograms: list[timeline_pictures.Spectrogram]
     gates: np.ndarray  # (n_sources, n_frames)
     seconds: float
-    frames: dict[str, analysis.BandFrames] = field(default_factory=dict)  # ungated stems, for re-gating
+    frames: dict[str, timeline_pictures.BandFrames] = field(default_factory=dict)  # ungated stems, for re-gating
 
 
 def stem_pictures(
     result: Any,
     gates: np.ndarray,
     sources: list[str],
-    frames: dict[str, analysis.BandFrames],
+    frames: dict[str, timeline_pictures.BandFrames],
     cancel: Optional[threading.Event] = None,
-) -> dict[str, analysis.Spectrogram]:
+) -> dict[str, timeline_pictures.Spectrogram]:
     """Spectrogram images of the gated stems of `sources`.
 
     Without Wiener a gated stem is its ungated stem times a gate envelope, so its picture is the
@@ -241,23 +242,39 @@ def stem_pictures(
         if not result.wiener and s in frames:
             out[s] = frames[s].render_gated(gates[i], times)
         else:
-            out[s] = analysis.log_spectrogram(result.stems[i], result.sample_rate, cancel=cancel)
+            out[s] = timeline_pictures.log_spectrogram(result.stems[i], result.sample_rate, cancel=cancel)
     return out
 
 
 def ungated_frames(
     result: Any, progress: Any = None, cancel: Optional[threading.Event] = None, t0: float = 0.0
-) -> dict[str, analysis.BandFrames]:
+) -> dict[str, timeline_pictures.BandFrames]:
     from engine import Progress
 
-    frames: dict[str, analysis.BandFrames] = {}
+    frames: dict[str, timeline_pictures.BandFrames] = {}
     if result.ungated is None or result.wiener:
         return frames
     for k, s in enumerate(result.sources):
-        frames[s] = analysis.band_frames(result.ungated[k], result.sample_rate, cancel=cancel)
+        frames[s] = timeline_pictures.band_frames(result.ungated[k], result.sample_rate, cancel=cancel)
         if progress:
             progress(Progress("analyse", k + 1, len(result.sources), time.perf_counter() - t0))
     return frames
+
+
+LONG_SONG_S = 300.0  # longer songs keep their re-gating copy in a file (the engine's cache_dir), not in memory
+
+
+def regate_cache_dir() -> Optional[Path]:
+    """Where a long song's ungated stems are kept for re-gating: the user's cache folder
+    (XDG_CACHE_HOME, else ~/.cache) under stemlab/; None (keep them in memory) if it cannot be made.
+    The engine unlinks its file at once, so nothing is left there."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "stemlab"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
 
 
 def separate_song(
@@ -273,12 +290,14 @@ def separate_song(
     from engine.progress import check_cancel
 
     t0 = time.perf_counter()
+    long_song = samples.shape[-1] > LONG_SONG_S * sample_rate
     result = separator.separate(
         samples,
         sample_rate,
         gating=gating,
         wiener=wiener,
         keep_for_regate=True,
+        cache_dir=regate_cache_dir() if long_song else None,
         progress=progress,
         cancel=cancel,
     )
@@ -298,9 +317,9 @@ class SpectrogramTiles:
     serial: int
     start_s: float
     stop_s: float
-    mix: analysis.Spectrogram
-    stems: dict[str, analysis.Spectrogram]
-    truth: dict[str, analysis.Spectrogram] = field(default_factory=dict)  # the true stems', with a truth
+    mix: timeline_pictures.Spectrogram
+    stems: dict[str, timeline_pictures.Spectrogram]
+    truth: dict[str, timeline_pictures.Spectrogram] = field(default_factory=dict)  # the true stems', with a truth
 
 
 def spectrogram_tiles(
@@ -310,9 +329,9 @@ def spectrogram_tiles(
     stop: int,
     serial: int,
     result: Any,
-    frames: dict[str, analysis.BandFrames],
+    frames: dict[str, timeline_pictures.BandFrames],
     lock: threading.Lock,
-    truth_frames: Optional[dict[str, analysis.BandFrames]] = None,
+    truth_frames: Optional[dict[str, timeline_pictures.BandFrames]] = None,
     *,
     progress: Any = None,
     cancel: Optional[threading.Event] = None,
@@ -321,9 +340,9 @@ def spectrogram_tiles(
     the gated stems' from their cached band frames (no FFT), and the true stems' from theirs."""
     from engine.progress import check_cancel
 
-    mix = analysis.spectrogram_tile(mono, sample_rate, start, stop, cancel=cancel)
+    mix = timeline_pictures.spectrogram_tile(mono, sample_rate, start, stop, cancel=cancel)
     t0, t1 = start / sample_rate, stop / sample_rate
-    stems: dict[str, analysis.Spectrogram] = {}
+    stems: dict[str, timeline_pictures.Spectrogram] = {}
     if result is not None and frames and not result.wiener:
         with lock:
             gates = result.gates()
@@ -342,7 +361,7 @@ def spectrogram_tiles(
 @dataclass
 class RegateOutcome:
     sources: list[str]
-    spectrograms: dict[str, analysis.Spectrogram]
+    spectrograms: dict[str, timeline_pictures.Spectrogram]
     gates: np.ndarray  # (n_sources, n_frames), all sources
     seconds: float  # the re-render of the audio itself
     serial: int
@@ -354,7 +373,7 @@ def regate_stems(
     sources: list[str],
     lock: threading.Lock,
     serial: int,
-    frames: dict[str, analysis.BandFrames],
+    frames: dict[str, timeline_pictures.BandFrames],
     *,
     progress: Any = None,
     cancel: Optional[threading.Event] = None,
@@ -389,7 +408,7 @@ class RegateQueue(QObject):
         self.runner = runner
         self.lock = lock
         self.result: Any = None
-        self.frames: dict[str, analysis.BandFrames] = {}
+        self.frames: dict[str, timeline_pictures.BandFrames] = {}
         self._pending: Optional[tuple[Any, set[str]]] = None
         self._running: Optional[Worker] = None
         self.serial = 0

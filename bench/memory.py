@@ -68,8 +68,9 @@ def run_cli(song: Path, model: Path, out: Path) -> dict[str, Any]:
     return {"exit": code, "wall_s": time.perf_counter() - t0, "baseline_rss_mb": base}
 
 
-def run_app(minutes: float) -> dict[str, Any]:
-    """The app's separation: every stem kept in memory twice (gated and ungated, for re-gating)."""
+def run_app(minutes: float, on_disk: bool = False) -> dict[str, Any]:
+    """The app's separation: every stem kept twice (gated, and ungated for re-gating), the ungated copy in
+    memory, or with on_disk in an unlinked file (Separator.separate's cache_dir)."""
     from bench.speed import iass_separator
 
     sep, _ = iass_separator("auto")
@@ -77,9 +78,10 @@ def run_app(minutes: float) -> dict[str, Any]:
     base = rss_mb()
     song = synthetic_song(minutes * 60.0, SR)
     t0 = time.perf_counter()
-    result = sep.separate(song, SR, keep_for_regate=True)
+    with tempfile.TemporaryDirectory(dir=os.environ.get("STEMLAB_BENCH_TMP")) as cache:
+        result = sep.separate(song, SR, keep_for_regate=True, cache_dir=cache if on_disk else None)
     wall = time.perf_counter() - t0
-    kept = result.stems.nbytes + (result.ungated.nbytes if result.ungated is not None else 0)
+    kept = result.stems.nbytes + (result.ungated.nbytes if result.ungated is not None and not on_disk else 0)
     return {"wall_s": wall, "baseline_rss_mb": base, "stems_mb": kept / 2**20}
 
 
@@ -92,8 +94,8 @@ def run_open(song: Path) -> dict[str, Any]:
 
     from app.main import create_app
     from app.main_window import MainWindow
-    from app.monitor import StallMonitor
     from app.settings import Settings
+    from app.stall_monitor import StallMonitor
 
     app = create_app()
     pg.setConfigOptions(antialias=True, imageAxisOrder="col-major")
@@ -143,8 +145,8 @@ def one(case: str, minutes: float, song: str, model: str) -> dict[str, Any]:
     if case == "cli":
         with tempfile.TemporaryDirectory(dir=os.environ.get("STEMLAB_BENCH_TMP")) as tmp:
             out.update(run_cli(Path(song), Path(model), Path(tmp)))
-    elif case == "app":
-        out.update(run_app(minutes))
+    elif case in ("app", "app-disk"):
+        out.update(run_app(minutes, on_disk=case == "app-disk"))
     else:
         out.update(run_open(Path(song)))
     out["song_mb"] = minutes * 60 * SR * 2 * 4 / 2**20  # the song as float32 stereo in memory
@@ -170,8 +172,11 @@ def main() -> None:
     ap.add_argument("--model", help=argparse.SUPPRESS)
     ap.add_argument("--cli", type=float, nargs="*", default=[1, 5, 10, 30, 60], help="CLI song lengths, minutes")
     ap.add_argument("--app", type=float, nargs="*", default=[1, 5, 10], help="app song lengths, minutes")
+    ap.add_argument("--app-disk", type=float, nargs="*", default=[10],
+                    help="app song lengths, minutes, with the re-gating cache on disk")
     ap.add_argument("--open", type=float, nargs="*", default=[60], help="open a song this long in the app")
     ap.add_argument("--write", action="store_true", help="write the tables into docs/BENCHMARKS.md")
+    ap.add_argument("--section", default="memory", help="the BENCHMARKS.md section to write (default: memory)")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(one(args.one, args.minutes, args.song, args.model)))
@@ -180,10 +185,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("STEMLAB_BENCH_TMP")) as tmp_name:
         tmp = Path(tmp_name)
         model = save_random_model(tmp)
-        for case, lengths in (("cli", args.cli), ("app", args.app), ("open", args.open)):
+        for case, lengths in (("cli", args.cli), ("app", args.app), ("app-disk", args.app_disk), ("open", args.open)):
             for minutes in lengths:
                 song = tmp / f"song-{minutes:g}min.wav"
-                if case != "app" and not song.exists():
+                if case in ("cli", "open") and not song.exists():
                     write_song(song, minutes)
                 r = spawn(case, minutes, song, model)
                 rows.append(r)
@@ -193,7 +198,9 @@ def main() -> None:
     table = format_tables(rows, args)
     print(table)
     if args.write:
-        write_section("memory", "## Peak memory against song length (issue 5)\n\n" + table)
+        title = ("Peak memory against song length (issue 5)" if args.section == "memory"
+                 else f"Peak memory: {args.section} (issue 13)")
+        write_section(args.section, f"## {title}\n\n" + table)
 
 
 def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
@@ -209,7 +216,8 @@ def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     names = {"cli": "CLI `stemlab separate` (streams stems to disk)",
-             "app": "app `Separator.separate(keep_for_regate=True)`"}
+             "app": "app `Separator.separate(keep_for_regate=True)`",
+             "app-disk": "app, ungated stems in an unlinked file (`cache_dir`)"}
     for r in rows:
         if r["case"] not in names:
             continue
@@ -237,9 +245,11 @@ def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
                          f"{r['tile_s']:.2f} s | {r['tile_stall_ms']:.0f} ms | {r['peak_rss_mb']:.0f} MB |")
     cmd = "python bench/memory.py"
     for flag, values, default in (("cli", args.cli, [1, 5, 10, 30, 60]), ("app", args.app, [1, 5, 10]),
-                                  ("open", args.open, [60])):
+                                  ("app-disk", args.app_disk, [10]), ("open", args.open, [60])):
         if values != default:
             cmd += f" --{flag}" + "".join(f" {m:g}" for m in values)
+    if args.section != "memory":
+        cmd += f" --section {args.section}"
     lines += ["", f"Command: `{cmd} --write` (run under `nice -n 19` beside a training run on the same 2 cores, "
               "so wall times are slower than on an idle machine; memory is not affected)."]
     return "\n".join(lines)

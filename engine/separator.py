@@ -9,6 +9,8 @@ refinement the sources interact, so the masks are kept and a second chunked pass
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -339,13 +341,15 @@ class Separator:
 
     def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
                  gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
-                 keep_masks: bool = False, progress: Optional[ProgressCallback] = None,
+                 keep_masks: bool = False, cache_dir: Optional[Union[str, Path]] = None,
+                 progress: Optional[ProgressCallback] = None,
                  cancel: Optional[threading.Event] = None) -> SeparationResult:
         """Separate a song into the model's sources.
 
         audio: an Audio, or a (channels, n_samples) / (n_samples,) float array with sample_rate.
         keep_for_regate=False gates the stems in place and drops what re-gating needs (half the
-        memory); keep_masks keeps the masks without Wiener (validation scores them). Progress reports
+        memory); with cache_dir, what re-gating needs is kept in an unlinked file there instead of in
+        memory (a long song in the app); keep_masks keeps the masks without Wiener (validation scores them). Progress reports
         stage "separate" (and "render" with Wiener); cancel raises SeparationCancelled between chunks.
         """
         t0 = time.perf_counter()
@@ -368,16 +372,37 @@ class Separator:
                                   device=self.device, progress=progress, cancel=cancel)
             result.stems = resample_stems(stems, self.sample_rate, rate, n_song)
             if keep_for_regate:
-                result.ungated = ungated
+                result.ungated = ungated if cache_dir is None else on_disk(ungated, cache_dir)
         elif keep_for_regate:
-            result.ungated = ungated
-            result.stems = ungated.copy()
+            if cache_dir is None:
+                result.ungated = ungated
+                result.stems = ungated.copy()
+            else:  # the ungated copy goes to disk; the one in memory becomes the gated stems
+                result.ungated = on_disk(ungated, cache_dir)
+                result.stems = ungated
             result.apply_gates(result.stems, gate)
         else:
             result.apply_gates(ungated, gate)  # in place: the CLI keeps one copy of the stems
         t3 = time.perf_counter()
         result.timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
         return result
+
+
+def on_disk(array: np.ndarray, folder: Union[str, Path]) -> np.ndarray:
+    """A read-only copy of `array` (n_sources, channels, n) mapped from a file in `folder` that is unlinked
+    at once: its pages are clean file pages the system may drop and read back, not the process's own
+    memory, and no file outlives the process (a crash included). Written a block at a time."""
+    fd, name = tempfile.mkstemp(prefix=".stemlab-regate-", suffix=".f32", dir=str(folder))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            n = array.shape[-1]
+            for index in np.ndindex(*array.shape[:-1]):  # row by row: a view (of a longer buffer) is not copied whole
+                row = array[index]
+                for a in range(0, n, 1 << 20):
+                    fh.write(np.ascontiguousarray(row[a:a + (1 << 20)], dtype=np.float32).tobytes())
+        return np.memmap(name, dtype=np.float32, mode="r", shape=array.shape)
+    finally:
+        os.unlink(name)  # the mapping keeps the data; the name goes now
 
 
 def all_finite(samples: np.ndarray, block: int = 1 << 20) -> bool:

@@ -118,3 +118,25 @@ def test_a_session_cut_short_is_named_as_such(separated: tuple, tmp_path: Path) 
         load_session(json_path)
     json_path.write_text(whole_json)
     assert load_session(json_path).result.stems.shape == result.stems.shape
+
+
+def test_a_long_song_keeps_its_regate_copy_on_disk_and_saves_as_a_session(
+        tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past LONG_SONG_S the ungated stems live in an unlinked file under the user's cache folder: the same
+    stems, nothing left in the folder, and the session saves and reopens them as before."""
+    from app import workers
+
+    monkeypatch.setattr(workers, "LONG_SONG_S", 1.0)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sep = Separator.load(tiny_model, allow_untrained=True)
+    x = tone_mix(2.0)
+    gating = {s: GatingSettings(threshold=0.4, median_frames=5) for s in sep.sources}
+    outcome = workers.separate_song(sep, x, 44100, gating, False)
+    result = outcome.result
+    assert isinstance(result.ungated, np.memmap)
+    assert list((tmp_path / "cache" / "stemlab").iterdir()) == []
+    reference = sep.separate(x, 44100, gating=gating)
+    np.testing.assert_array_equal(result.stems, reference.stems)
+    path = save_session(tmp_path / "long.stemlab.json", state_for(result), x, result, threading.Lock())
+    loaded = load_session(path)
+    np.testing.assert_array_equal(loaded.result.ungated, reference.ungated)

@@ -283,8 +283,8 @@ def test_a_figure_equals_what_stemlab_evaluate_reports(
 ) -> None:
     from engine.gating import GatingSettings
     from training.datasets.dataset import write_manifest, write_song_folder
-    from training.evaluation.evaluate import evaluate
     from training.datasets.labels import song_labels
+    from training.evaluation.evaluate import evaluate
 
     # a one-song set as the training fixtures write it; its FLAC stems are the truth the app reads
     stems = make_stems()

@@ -86,3 +86,23 @@ def test_keep_for_regate_false_gates_in_place(separator: Separator) -> None:
     b = separator.separate(x, 44100, gating=setting, keep_for_regate=False)
     assert b.ungated is None
     np.testing.assert_allclose(a.stems, b.stems, atol=1e-6)
+
+
+@pytest.mark.parametrize("rate", [44100, 48000])
+def test_the_regate_cache_on_disk_gives_the_same_stems_and_leaves_no_file(separator: Separator, tmp_path: Path,
+                                                                         rate: int) -> None:
+    """cache_dir keeps the ungated stems in an unlinked file (a long song in the app): the same samples as in
+    memory, before and after re-gating, and nothing left in the folder, even while the result lives."""
+    x = tone_mix(3.0, sample_rate=rate, seed=5)
+    gating = GatingSettings(threshold=0.45, median_frames=5)
+    in_memory = separator.separate(x, rate, gating=gating)
+    on_disk = separator.separate(x, rate, gating=gating, cache_dir=tmp_path)
+    assert isinstance(on_disk.ungated, np.memmap) and not on_disk.ungated.flags.writeable
+    assert list(tmp_path.iterdir()) == []
+    np.testing.assert_array_equal(on_disk.ungated, in_memory.ungated)
+    np.testing.assert_array_equal(on_disk.stems, in_memory.stems)
+    other = GatingSettings(threshold=0.6, median_frames=9)
+    np.testing.assert_array_equal(on_disk.regate(other, sources=["drums"]), in_memory.regate(other, sources=["drums"]))
+    np.testing.assert_array_equal(on_disk.stems, in_memory.stems)
+    wiener = separator.separate(x, rate, gating=gating, wiener=True, cache_dir=tmp_path)
+    assert isinstance(wiener.ungated, np.memmap) and list(tmp_path.iterdir()) == []

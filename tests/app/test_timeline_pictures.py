@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.analysis import log_spectrogram, overview
+from app.timeline_pictures import log_spectrogram, overview
 
 SR = 44100
 
@@ -39,7 +39,7 @@ def test_spectrogram_is_decimated_and_puts_a_tone_in_its_band() -> None:
 
 
 def test_display_levels_put_silence_at_the_bottom_of_the_colour_map() -> None:
-    from app.analysis import DB_FLOOR, display_levels
+    from app.timeline_pictures import DB_FLOOR, display_levels
 
     silent = log_spectrogram(np.zeros(SR, np.float32), SR).image
     lo, hi = display_levels(silent)
