@@ -52,6 +52,7 @@ from .widgets import (
     gate_runs,
     make_lane_widget,
     make_playhead,
+    stem_header_layout,
 )
 from .workers import JobRunner, Worker
 
@@ -168,16 +169,7 @@ class TeachingHeader(QFrame):
     def __init__(self, index: int, name: str, colour: str, parent: Optional[QWidget] = None) -> None:
         super().__init__(parent)
         self.index, self.name = index, name
-        self.setObjectName("TrackHeader")
-        self.setFixedWidth(HEADER_WIDTH)
-        self.setFixedHeight(TEACHING_HEIGHT)
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(0, 0, 8, 0)
-        outer.setSpacing(8)
-        swatch = QFrame()
-        swatch.setFixedWidth(5)
-        swatch.setStyleSheet(f"background: {colour};")
-        outer.addWidget(swatch)
+        outer = stem_header_layout(self, colour, TEACHING_HEIGHT)
         box = QVBoxLayout()
         box.setContentsMargins(0, 6, 0, 6)
         box.setSpacing(4)

@@ -471,6 +471,22 @@ class GainFader(QObject):
         self.slider.setValue(int(round(np.clip(db, MIN_GAIN_DB, MAX_GAIN_DB) * 2)))
 
 
+def stem_header_layout(header: QFrame, colour: str, height: int) -> QHBoxLayout:
+    """A stem's header in the left column: fixed size, the stem's colour swatch on the left; returns the
+    row to add the header's contents to."""
+    header.setObjectName("TrackHeader")
+    header.setFixedWidth(HEADER_WIDTH)
+    header.setFixedHeight(height)
+    outer = QHBoxLayout(header)
+    outer.setContentsMargins(0, 0, 8, 0)
+    outer.setSpacing(8)
+    swatch = QFrame()
+    swatch.setFixedWidth(5)
+    swatch.setStyleSheet(f"background: {colour};")
+    outer.addWidget(swatch)
+    return outer
+
+
 class TrackHeader(QFrame):
     """One stem's strip: name, mute, solo, gain, pan, meter, and its gating controls."""
 
@@ -482,16 +498,7 @@ class TrackHeader(QFrame):
     ):
         super().__init__(parent)
         self.index, self.name, self.colour = index, name, colour
-        self.setObjectName("TrackHeader")
-        self.setFixedWidth(HEADER_WIDTH)
-        self.setFixedHeight(LANE_HEIGHT)
-        outer = QHBoxLayout(self)
-        outer.setContentsMargins(0, 0, 8, 0)
-        outer.setSpacing(8)
-        swatch = QFrame()
-        swatch.setFixedWidth(5)
-        swatch.setStyleSheet(f"background: {colour};")
-        outer.addWidget(swatch)
+        outer = stem_header_layout(self, colour, LANE_HEIGHT)
         left = QGridLayout()
         left.setContentsMargins(0, 6, 0, 6)
         left.setHorizontalSpacing(6)
