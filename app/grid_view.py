@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any, Optional
 
 import numpy as np
@@ -246,7 +247,9 @@ class GridController(QObject):
             return
         w = Worker(analyse_stems, self.process, result, self.song.stereo, self.lock,
                    name="measuring the stems' tempo and key")
-        w.signals.finished.connect(lambda out, result=result: self._on_stems_analysed(out, result))
+        # a weak reference: the connection outlives the job, and must not keep a replaced separation alive
+        ref = weakref.ref(result)
+        w.signals.finished.connect(lambda out, ref=ref: self._on_stems_analysed(out, ref()))
         w.signals.failed.connect(lambda msg: self.failed.emit(msg))
         w.signals.done.connect(lambda w=w: self._done("_stem_worker", w))
         self._stem_worker = w
@@ -321,7 +324,7 @@ class GridController(QObject):
             self.failed.emit(message)
 
     def _on_stems_analysed(self, out: dict[str, StemMusic], result: Any) -> None:
-        if result is not self.result:
+        if result is None or result is not self.result:
             return
         self.stem_music = dict(out)
         self._show_stems()
