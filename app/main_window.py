@@ -50,10 +50,12 @@ from engine.resources import demo_song_path
 
 from . import theme, timeline_pictures
 from .about import about_html
+from .edit_model import EditModel, SeparationInfo, SongInfo, StemGating, make_global_gating
+from .edit_view import EditView
 from .export_dialog import ExportDialog
 from .grid_view import GridController
 from .keys import shift_digit
-from .mixer import Mixer, StripSettings
+from .mixer import Mixer
 from .playback import Player
 from .session import SESSION_SUFFIX
 from .settings import Settings
@@ -73,6 +75,7 @@ from .widgets import (
     TimeAxis,
     TrackHeader,
     TrackView,
+    confirm_replace,
     format_time,
     make_lane_widget,
     make_playhead,
@@ -112,6 +115,8 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 PREFERRED_SIZE = QSize(1560, 960)
 SCREEN_SHARE = 0.8
 MINIMUM_SIZE = QSize(960, 600)
+# The answers to "save the changes first?" (MainWindow.ask_unsaved returns one)
+SAVE, DISCARD, CANCEL = "save", "discard", "cancel"
 NO_MODEL_HELP = (
     "Train one with <code>stemlab train</code>, or choose a model card with "
     "<b>File ▸ Load model…</b>. You can still open, view and play songs."
@@ -152,6 +157,17 @@ class MainWindow(QMainWindow):
         self.regates.regated.connect(self._on_regated)
         self.regates.failed.connect(lambda m: self._error("Re-gating failed", m))
         self.mixer = Mixer()
+        s = self.settings
+        # The edit: the one truth every widget, the audio mixer, sessions and exports read (app.edit_model).
+        self.edit = EditModel(
+            make_global_gating(s.get("gating/mode"), s.get("gating/threshold"), s.get("gating/median_ms"))
+        )
+        # Asked before unsaved changes are dropped (closing, opening another song or session): returns
+        # SAVE, DISCARD or CANCEL. Tests replace it; by default it is a dialog.
+        self.ask_unsaved: Any = self._ask_unsaved_dialog
+        self._after_save: Any = None  # what to do once the session asked for by "Save" is saved
+        self._save_snapshot: Any = None
+        self._showing = False  # building a separation's rows: no re-gating until it is on screen
         self.player = Player(self.mixer, int(self.settings.get("playback/blocksize")))
         self.stall = StallMonitor(parent=self)
         self.separator: Any = None
@@ -180,6 +196,7 @@ class MainWindow(QMainWindow):
         self._build_ui()
         self._build_teaching()
         self._build_grid()
+        self._build_edit_view()
         self._build_shortcuts()
         self._restore_settings()
         self.fit_to_screen()
@@ -260,6 +277,13 @@ class MainWindow(QMainWindow):
             "Load &model…", self.choose_model, "Ctrl+M", "Choose a model card (.json) to separate with"
         )
         self.act_quit = self._act("&Quit", self.close, QKeySequence.StandardKey.Quit, "Quit StemLab")
+        self.act_undo = self._act("&Undo", self.undo, QKeySequence.StandardKey.Undo, "Undo the last change of the mix")
+        self.act_redo = self._act("&Redo", self.redo, "Ctrl+Shift+Z", "Redo the change undone last")
+        self.act_redo.setShortcuts([QKeySequence("Ctrl+Shift+Z"), QKeySequence("Ctrl+Y")])
+        self.act_reset_mix = self._act(
+            "Reset &mix", self.reset_mix, None,
+            "Every stem's gain, pan, mute and solo, and the master gain, back to the start",
+        )
         self.act_separate = self._act(
             "&Separate", self.separate, "Ctrl+R", "Separate the song into stems", icon=SP.SP_MediaSeekForward
         )
@@ -320,6 +344,11 @@ class MainWindow(QMainWindow):
         m.addAction(self.act_load_model)
         m.addSeparator()
         m.addAction(self.act_quit)
+        m = mb.addMenu("&Edit")
+        for a in (self.act_undo, self.act_redo):
+            m.addAction(a)
+        m.addSeparator()
+        m.addAction(self.act_reset_mix)
         m = mb.addMenu("&Separate")
         m.addAction(self.act_separate)
         m.addAction(self.act_cancel)
@@ -468,9 +497,7 @@ class MainWindow(QMainWindow):
         v.setSpacing(0)
         top = QHBoxLayout()
         top.setSpacing(0)
-        self.master = MasterHeader()
-        self.master.mixer_changed.connect(self._on_master_changed)
-        self.master.gating_changed.connect(self._on_global_gating_changed)
+        self.master = MasterHeader()  # bound to the edit by EditView
         top.addWidget(self.master)
         plots = QVBoxLayout()
         plots.setSpacing(0)
@@ -485,10 +512,7 @@ class MainWindow(QMainWindow):
             values=(0, 1), brush=pg.mkBrush(79, 179, 255, 45), pen=pg.mkPen(theme.ACCENT, width=1.5)
         )
         self.loop_region.setZValue(50)
-        self.loop_region.setVisible(False)
-        self.loop_region.sigRegionChanged.connect(self._on_loop_region_changed)
-        # a drag of the whole region moves it a last time on release, with only this signal
-        self.loop_region.sigRegionChangeFinished.connect(self._on_loop_region_changed)
+        self.loop_region.setVisible(False)  # EditView moves and shows it as the edit's loop says
         # zoomed in, the waveform is redrawn from the samples of the visible span (debounced)
         self._detail_timer = QTimer(self)
         self._detail_timer.setSingleShot(True)
@@ -557,7 +581,6 @@ class MainWindow(QMainWindow):
         )
         self.teaching.truth_loaded.connect(self._on_truth_loaded)
         self.teaching.truth_failed.connect(lambda m: self._error("Cannot use the true stems", m))
-        self.teaching.listen_changed.connect(self._sync_mixer)
         self.teaching.parts_built.connect(self._on_teaching_built)
         self.teaching.report_written.connect(self._on_teaching_report)
         self.teaching.report_failed.connect(lambda m: self._error("Cannot write the teaching report", m))
@@ -571,6 +594,16 @@ class MainWindow(QMainWindow):
         self.grid.add_plot(self.mix_plot)
         self.grid.analysed.connect(self._on_music_analysed)
         self.grid.failed.connect(lambda m: self.status(f"Tempo and key could not be measured: {m}"))
+
+    def _build_edit_view(self) -> None:
+        """The edit's views (app.edit_view): strips, lanes, master, loop and the audio mixer follow it."""
+        self.edit_view = EditView(
+            self.edit, self.mixer, self.master, self.loop_region, self.act_loop, self.act_ab, self.teaching,
+            self.settings, self._request_regate, self,
+        )
+        self.edit.events.history.connect(self._on_history)
+        self.edit_view.push_all()
+        self._on_history()
 
     def _on_music_analysed(self, info: Any) -> None:
         took = f" in {self.grid.analysis_s:.1f} s" if self.grid.analysis_s is not None else ""
@@ -670,9 +703,6 @@ class MainWindow(QMainWindow):
 
     def _restore_settings(self) -> None:
         s = self.settings
-        self.master.gating.set_values(
-            float(s.get("gating/threshold")), float(s.get("gating/median_ms")), str(s.get("gating/mode"))
-        )
         self.act_wiener.setChecked(bool(s.get("separation/wiener")))
         self._place_initially()
         geom = s.get("ui/geometry")
@@ -861,7 +891,9 @@ class MainWindow(QMainWindow):
         self.open_path(str(path))
 
     def open_path(self, path: str) -> None:
-        """Open a song or a session file (chosen by its name)."""
+        """Open a song or a session file (chosen by its name), once unsaved changes are saved or dropped."""
+        if not self._unsaved_settled(lambda path=path: self.open_path(path)):
+            return
         if str(path).endswith(SESSION_SUFFIX):
             self.open_session(path)
             return
@@ -907,7 +939,7 @@ class MainWindow(QMainWindow):
         self.teaching.set_song(song)
         self._forget_tiles()
         self.session_path = None
-        self.setWindowTitle(f"{song.path.name} — StemLab")
+        self.setWindowTitle(f"{song.path.name}[*] — StemLab")
         self.master.song_label.setText(
             f"{song.path.name}\n{format_time(song.duration_s)} · {song.sample_rate} Hz"
         )
@@ -919,7 +951,8 @@ class MainWindow(QMainWindow):
         self.mixer.position = 0
         self._move_playheads(0.0)
         self._reset_meters()
-        self._apply_master()
+        # a fresh edit: the mix at its defaults, the loop off on the second quarter, no history
+        self.edit.open_song(SongInfo(song.path.name, str(song.path), song.sample_rate, song.duration_s))
         set_overview(self.overview_items, song.overview)
         self._detail_shown = False
         self.levels = timeline_pictures.display_levels(song.spectrogram.image)
@@ -929,8 +962,6 @@ class MainWindow(QMainWindow):
         vb = self.overview_plot.getViewBox()
         vb.setLimits(xMin=0.0, xMax=song.duration_s, minXRange=0.05)
         self.zoom_fit()
-        self.act_loop.setChecked(False)
-        self.loop_region.setRegion((song.duration_s * 0.25, song.duration_s * 0.5))
         self.grid.set_song(song, music, label=self.master.music_label)
         self.pages.setCurrentIndex(1)
         self.stem_pages.setCurrentIndex(0)
@@ -959,7 +990,9 @@ class MainWindow(QMainWindow):
             return
         if self._sep_worker is not None:
             return
-        gating = self.gating_spec(self.separator.sources)
+        # The edit's settings, for the sources this model has: a re-separation keeps what the user set.
+        card = self.separator.card
+        gating = self.gating_spec(self.separator.sources, card.sample_rate / card.hop_length)
         w = Worker(
             separate_song,
             self.separator,
@@ -1044,6 +1077,7 @@ class MainWindow(QMainWindow):
         self.grid.clear_separation()
         self.result = None
         self.stem_specs = []
+        self.edit_view.clear_stems()
         for h in self.headers:
             h.setParent(None)
             h.deleteLater()
@@ -1082,18 +1116,10 @@ class MainWindow(QMainWindow):
         for i, name in enumerate(result.sources):
             colour = theme.stem_colour(name, i)
             header = TrackHeader(i, name, colour, fr)
-            g = self.master.gating
-            header.gating.set_values(g.threshold_value, g.median_ms)
-            header.mixer_changed.connect(self._on_strip_changed)
-            header.gating_changed.connect(self._on_stem_gating_changed)
             lane = StemLane(i, name, colour)
             lane.spec.set_spectrogram(specs[i], self.levels)
             lane.set_activity(times, result.activity[i])
             lane.set_gate(gates[i], fr)
-            lane.set_threshold(g.threshold_value, g.mode_value)
-            lane.threshold_line.sigPositionChangeFinished.connect(
-                lambda line, i=i: self._on_line_dragged(i, line)
-            )
             for p in lane.plots():
                 p.setXLink(self.overview_plot)
                 self._connect_plot(p)
@@ -1109,11 +1135,20 @@ class MainWindow(QMainWindow):
         self.teaching.show_separation(result, rows, gates, self.regates.frames, self.mixer)
         self.grid.show_separation(result, self.headers, [lane.plots() for lane in self.lanes],
                                   (state or {}).get("stem_music"))
-        tuned = [] if state else self._apply_card_gating()
-        if state:
-            self._apply_state(state)
-        self._sync_mixer()
-        self._request_regate(tuned)
+        # The edit carries its settings over to this separation (or takes the session's) and tells its
+        # views: the strips, the lanes and the mixer (whose strips and loop set_tracks reset) follow it.
+        self.edit_view.show_stems(self.headers, self.lanes)
+        info = SeparationInfo(result.model_name, tuple(result.sources), result.model_sample_rate,
+                              result.stft_config.hop_length)
+        self._showing = True
+        try:
+            self.edit.set_separation(info, None if state else self._card_gating())
+            if state:
+                self.edit.apply_session(state.get("gating"), state.get("global_gating"), state.get("mixer"),
+                                        state.get("loop"))
+        finally:
+            self._showing = False
+        self._request_regate(self._gated_otherwise(result))
         self.stem_pages.setCurrentIndex(1)
         self._update_actions()
         self._retile()
@@ -1133,99 +1168,49 @@ class MainWindow(QMainWindow):
             self.headers[i].activity_label.setText(f"on {100 * share:.0f}% of the song")
 
     # ==== gating ======================================================================================
-    def _apply_card_gating(self) -> list[str]:
-        """Stems for which the model card holds a tuned threshold and median length start at those, no longer
-        following the master (as `stemlab separate` gates them by default); returns them, to re-gate. The
-        app's gating mode stays one for all stems."""
-        from engine.gating import frames_to_ms
-
+    def _card_gating(self) -> dict[str, StemGating]:
+        """The model card's tuned threshold and median length per stem, where it has them (as `stemlab
+        separate` gates by default): a stem the edit has no settings for yet starts there, no longer
+        following the master. The app's gating mode stays one for all stems."""
         card = self.separator.card if self.separator is not None else None
         per = ((card.gating or {}).get("per_source") or {}) if card is not None else {}
         if not per or self.result is None:
-            return []
-        sr, hop = self.result.model_sample_rate, self.result.stft_config.hop_length
-        tuned = []
-        for i, source in enumerate(self.result.sources):
+            return {}
+        frame_ms = 1000.0 * self.result.stft_config.hop_length / self.result.model_sample_rate
+        tuned = {}
+        for source in self.result.sources:
             settings = per.get(source)
-            if not settings or i >= len(self.headers):
-                continue
-            threshold = float(settings.get("threshold", 0.5))
-            header = self.headers[i]
-            header.linked.setChecked(False)
-            header.gating.set_values(threshold, frames_to_ms(int(settings.get("median_frames", 9)), sr, hop))
-            self.lanes[i].set_threshold(threshold, self.master.gating.mode_value)
-            tuned.append(source)
+            if settings:
+                tuned[source] = StemGating(
+                    float(settings.get("threshold", 0.5)), int(settings.get("median_frames", 9)) * frame_ms, False
+                )
         return tuned
 
-    def gating_spec(self, sources: Optional[list[str]] = None) -> Any:
-        """{source: GatingSettings} from the controls (linked stems follow the master)."""
+    def gating_spec(self, sources: Optional[list[str]] = None, frame_rate: Optional[float] = None) -> Any:
+        """{source: GatingSettings} as the edit sets it (linked stems follow the master): the separation's
+        sources at its frame rate, or `sources` at `frame_rate` (a separation about to run)."""
         from engine import GatingSettings
-        from engine.gating import ms_to_frames
 
-        if self.result is not None:
-            sr, hop = self.result.model_sample_rate, self.result.stft_config.hop_length
-            sources = list(self.result.sources)
-        elif self.separator is not None:
-            sr, hop = self.separator.card.sample_rate, self.separator.card.hop_length
-        else:
-            sr, hop = 44100, 512
-        g = self.master.gating
-        spec = {}
-        for i, s in enumerate(sources or []):
-            mode = g.mode_value
-            if i < len(self.headers) and not self.headers[i].linked.isChecked():
-                h = self.headers[i].gating
-                thr, ms = h.threshold_value, h.median_ms
-            else:
-                thr, ms = g.threshold_value, g.median_ms
-            spec[s] = GatingSettings(mode=mode, threshold=thr, median_frames=ms_to_frames(ms, sr, hop))
-        return spec
+        if sources is None and self.result is not None:
+            sources, frame_rate = list(self.result.sources), self.result.frame_rate
+        values = self.edit.gate_values(sources or [], frame_rate)
+        return {s: GatingSettings(v.mode, v.threshold, v.median_frames) for s, v in values.items()}
 
-    def _on_global_gating_changed(self) -> None:
-        g = self.master.gating
-        self.settings.set("gating/threshold", g.threshold_value)
-        self.settings.set("gating/median_ms", g.median_ms)
-        self.settings.set("gating/mode", g.mode_value)
-        changed = []
-        for i, h in enumerate(self.headers):
-            if h.linked.isChecked():
-                h.gating.set_values(g.threshold_value, g.median_ms)
-                self.lanes[i].set_threshold(g.threshold_value, g.mode_value)
-                changed.append(self.result.sources[i])
-            else:
-                self.lanes[i].set_threshold(h.gating.threshold_value, g.mode_value)
-                changed.append(self.result.sources[i])  # the mode is global
-        self._request_regate(changed)
+    def _gated_otherwise(self, result: Any) -> list[str]:
+        """The stems whose gating in `result` is not the edit's (a card's tuned stem, a change made while
+        the separation ran, a session's setting outside the controls' range)."""
+        from engine.gating import settings_for
 
-    def _on_stem_gating_changed(self, i: int) -> None:
-        h = self.headers[i]
-        g = self.master.gating
-        if h.linked.isChecked():
-            h.gating.set_values(g.threshold_value, g.median_ms)
-        self.lanes[i].set_threshold(
-            h.gating.threshold_value if not h.linked.isChecked() else g.threshold_value, g.mode_value
-        )
-        self._request_regate([self.result.sources[i]])
-
-    def _on_line_dragged(self, i: int, line: Any) -> None:
-        h = self.headers[i]
-        value = float(np.clip(line.value(), 0.0, 1.0))
-        h.linked.blockSignals(True)
-        h.linked.setChecked(False)
-        h.linked.blockSignals(False)
-        h.gating.setEnabled(True)
-        h.gating.set_values(value, h.gating.median_ms)
-        self._on_stem_gating_changed(i)
+        spec = self.gating_spec()
+        return [s for s in result.sources if settings_for(result.gating, s) != spec[s]]
 
     def set_stem_threshold(self, source: str, threshold: float) -> None:
         """Give one stem its own threshold (what dragging its threshold line does)."""
-        i = self.result.sources.index(source)
-        line = self.lanes[i].threshold_line
-        line.setValue(threshold)
-        self._on_line_dragged(i, line)
+        self.edit.set_stem_gating(source, linked=False, threshold=threshold)
+        self.edit.seal()
 
     def _request_regate(self, sources: list[str]) -> None:
-        if self.result is None or not sources:
+        if self.result is None or not sources or self._showing:
             return
         self._regate_t0 = time.perf_counter()
         self.regates.request(self.gating_spec(), sources)
@@ -1252,55 +1237,20 @@ class MainWindow(QMainWindow):
         self.regate_done.emit(outcome)
 
     # ==== mixer =======================================================================================
-    def _on_strip_changed(self, i: int) -> None:
-        self._sync_mixer()
-
-    def _on_master_changed(self) -> None:
-        self.act_ab.blockSignals(True)
-        self.act_ab.setChecked(self.master.ab.isChecked())
-        self.act_ab.blockSignals(False)
-        self._apply_master()
-
-    def _apply_master(self) -> None:
-        self.mixer.master_gain_db = self.master.gain.db
-        self.mixer.play_original = self.master.ab.isChecked()
-        self.mixer.update_gains()
-
-    def _sync_mixer(self) -> None:
-        strips = []
-        for i, h in enumerate(self.headers):
-            strips.append(
-                StripSettings(
-                    gain_db=h.gain.db,
-                    pan=h.pan.value() / 100.0,
-                    mute=h.mute.isChecked(),
-                    solo=h.solo.isChecked(),
-                    listen=self.teaching.listen(i),
-                )
-            )
-        if len(strips) == self.mixer.n_sources:
-            self.mixer.strips = strips
-        any_solo = any(st.solo for st in strips)
-        audible = [not st.mute and (st.solo or not any_solo) for st in strips]
-        for lane, on in zip(self.lanes, audible, strict=False):
-            # what you see follows what you hear: silenced stems are dimmed
-            lane.widget.ci.setOpacity(1.0 if on else 0.35)
-        self.teaching.set_audible(audible)
-        self.mixer.master_gain_db = self.master.gain.db
-        self.mixer.play_original = self.master.ab.isChecked()
-        self.mixer.update_gains()
-
     def toggle_solo(self, k: int) -> None:
-        if k < len(self.headers):
-            self.headers[k].solo.toggle()
+        if k < len(self.edit.sources) and k < len(self.headers):
+            source = self.edit.sources[k]
+            self.edit.set_strip(source, solo=not self.edit.strip(source).solo)
 
     def toggle_mute(self, k: int) -> None:
-        if k < len(self.headers):
-            self.headers[k].mute.toggle()
+        if k < len(self.edit.sources) and k < len(self.headers):
+            source = self.edit.sources[k]
+            self.edit.set_strip(source, mute=not self.edit.strip(source).mute)
 
     def set_ab(self, on: bool) -> None:
-        if self.master.ab.isChecked() != on:
-            self.master.ab.setChecked(on)
+        if self.edit_view.syncing:
+            return
+        self.edit.set_play_original(on)
         self.status("B: playing the original song" if on else "A: playing your stem mix")
 
     # ==== transport ===================================================================================
@@ -1344,9 +1294,8 @@ class MainWindow(QMainWindow):
             self.seek(self.mixer.position / self.mixer.sample_rate + seconds)
 
     def set_looping(self, on: bool) -> None:
-        if self.song is None:
+        if self.song is None or self.edit_view.syncing:
             return
-        self.loop_region.setVisible(on)
         if on:
             (x0, x1), _ = self.overview_plot.getViewBox().viewRange()
             a, b = self.loop_region.getRegion()
@@ -1354,18 +1303,11 @@ class MainWindow(QMainWindow):
                 span = x1 - x0
                 self.loop_region.setRegion((x0 + 0.3 * span, x0 + 0.6 * span))
                 self.grid.snap_loop()
-            self._on_loop_region_changed()
+            self.edit.set_looping(True)
             self.status("Looping the highlighted region (drag its edges in the waveform)")
         else:
-            self.mixer.set_loop(None)
+            self.edit.set_looping(False)
             self.status("Loop off")
-
-    def _on_loop_region_changed(self, *_: Any) -> None:
-        if self.song is None or not self.act_loop.isChecked():
-            return
-        a, b = self.loop_region.getRegion()
-        sr = self.song.sample_rate
-        self.mixer.set_loop(int(a * sr), int(b * sr))
 
     def _on_plot_clicked(self, plot: TrackView, ev: Any) -> None:
         if self.song is None or ev.button() != Qt.MouseButton.LeftButton or ev.double():
@@ -1569,27 +1511,17 @@ class MainWindow(QMainWindow):
         if dlg.exec() != ExportDialog.DialogCode.Accepted:
             return
         choice = dlg.choice()
-        existing = [p for p in choice.paths() if p.exists()]
-        if existing:
-            names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
-            answer = QMessageBox.question(
-                self,
-                "Replace files?",
-                f"{len(existing)} file(s) already exist in {choice.folder}:\n{names}\n\nReplace them?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                self.status("Export cancelled: nothing was overwritten.")
-                return
+        if not confirm_replace(self, choice.paths()):
+            self.status("Export cancelled: nothing was overwritten.")
+            return
         self.export(choice)
 
     def export(self, choice: Any) -> None:
         """Start exporting (the dialog's choice); the caller has confirmed any overwrite."""
         if self.result is None or self.song is None or self._busy_worker is not None:
             return
-        self._sync_mixer()
-        info = {"input": str(self.song.path), "mixer": self._mixer_state(), "exported_by": "StemLab app"}
+        self.edit_view.push_mixer()
+        info = {"input": str(self.song.path), "mixer": self.edit.to_session()["mixer"], "exported_by": "StemLab app"}
         w = Worker(
             export_job,
             self.result,
@@ -1678,7 +1610,7 @@ class MainWindow(QMainWindow):
     def _on_teaching_built(self) -> None:
         self.grid.set_extra_plots([p for lane in self.teaching.lanes.values() for p in lane.plots()])
         self._relink_colorbar()
-        self._sync_mixer()
+        self.edit_view.push_mixer()
         self._update_actions()
         self._retile()  # zoomed in, the true stems get tiles of the span on screen too
 
@@ -1701,28 +1633,6 @@ class MainWindow(QMainWindow):
             )
 
     # ==== sessions ====================================================================================
-    def _mixer_state(self) -> dict[str, Any]:
-        return {
-            "strips": [s.to_json() for s in self.mixer.strips],
-            "master_gain_db": self.mixer.master_gain_db,
-            "play_original": self.mixer.play_original,
-        }
-
-    def _gating_state(self) -> dict[str, dict[str, Any]]:
-        spec = self.gating_spec()
-        out = {}
-        for i, s in enumerate(self.result.sources):
-            g = spec[s]
-            h = self.headers[i]
-            out[s] = {
-                "mode": g.mode,
-                "threshold": g.threshold,
-                "median_frames": g.median_frames,
-                "median_ms": h.gating.median_ms,
-                "linked": h.linked.isChecked(),
-            }
-        return out
-
     def choose_save_session(self) -> None:
         if self.result is None or self.song is None:
             self.status("Separate a song first; a session keeps the song with its stems.")
@@ -1739,9 +1649,8 @@ class MainWindow(QMainWindow):
         if self.result is None or self.song is None or self._busy_worker is not None:
             return
         r = self.result
-        self._sync_mixer()
-        loop = list(self.loop_region.getRegion()) if self.act_loop.isChecked() else None
-        g = self.master.gating
+        self._save_snapshot = self.edit.snapshot()  # what the file will hold, whatever changes meanwhile
+        settings = self.edit.to_session()
         state = SessionState(
             song_name=self.song.path.name,
             song_path=str(self.song.path),
@@ -1753,10 +1662,10 @@ class MainWindow(QMainWindow):
             hop_length=r.stft_config.hop_length,
             device=r.device,
             wiener=bool(r.wiener),
-            gating=self._gating_state(),
-            global_gating={"mode": g.mode_value, "threshold": g.threshold_value, "median_ms": g.median_ms},
-            mixer=self._mixer_state(),
-            loop=loop,
+            gating=settings["gating"],
+            global_gating=settings["global_gating"],
+            mixer=settings["mixer"],
+            loop=settings["loop"],
             notes=list(r.notes),
             timings={k: float(v) for k, v in r.timings.items()},
             music=music_to_json(self.grid.music) if self.grid.music is not None else None,
@@ -1766,7 +1675,7 @@ class MainWindow(QMainWindow):
             save_session, path, state, self.song.stereo, r, self.result_lock, name="saving the session"
         )
         w.signals.finished.connect(self._on_session_saved)
-        w.signals.failed.connect(lambda m: self._error("Cannot save the session", m))
+        w.signals.failed.connect(self._on_session_save_failed)
         w.signals.done.connect(self._busy_done)
         self._busy_worker = w
         self._set_progress(None)
@@ -1775,16 +1684,24 @@ class MainWindow(QMainWindow):
 
     def _on_session_saved(self, path: Path) -> None:
         self.session_path = Path(path)
+        self.edit.mark_saved(self._save_snapshot)
         self.settings.add_recent(str(path))
         self._fill_recent_list()
         self.status(f"Session saved: {path}")
         self.session_saved.emit(str(path))
+        then, self._after_save = self._after_save, None
+        if then is not None:
+            QTimer.singleShot(0, then)  # once the save job is done: close, or open what was asked for
+
+    def _on_session_save_failed(self, message: str) -> None:
+        self._after_save = None  # what waited for the save does not happen: the changes are not safe
+        self._error("Cannot save the session", message)
 
     def choose_session(self) -> None:
         folder = str(self.settings.get("ui/last_folder"))
         path, _ = QFileDialog.getOpenFileName(self, "Open a session", folder, SESSION_FILTER)
         if path:
-            self.open_session(path)
+            self.open_path(path)
 
     def open_session(self, path: str) -> None:
         if self._busy_worker is not None:
@@ -1804,68 +1721,83 @@ class MainWindow(QMainWindow):
             self._sep_worker.cancel()
         self._show_song(song, music=loaded.music)
         st = loaded.state
-        g = st.global_gating
-        try:
-            self.master.gating.set_values(
-                float(g.get("threshold", 0.5)), float(g.get("median_ms", 100.0)), str(g.get("mode", "binary"))
-            )
-        except (TypeError, ValueError):
-            pass
         self._show_separation(
             loaded.result,
             specs,
             gates,
-            state={"gating": st.gating, "mixer": st.mixer, "loop": st.loop, "stem_music": loaded.stem_music},
+            state={"gating": st.gating, "global_gating": st.global_gating, "mixer": st.mixer, "loop": st.loop,
+                   "stem_music": loaded.stem_music},
             frames=frames,
         )
         self.session_path = loaded.json_path
         self.settings.add_recent(str(loaded.json_path))
         self._fill_recent_list()
-        self.setWindowTitle(f"{loaded.json_path.name} — StemLab")
+        self.setWindowTitle(f"{loaded.json_path.name}[*] — StemLab")
         self.status(
             f"Session {loaded.json_path.name} opened: {st.song_name}, separated by {st.model_name} "
             f"on {st.device}"
         )
         self.session_loaded.emit(str(loaded.json_path))
 
-    def _apply_state(self, state: dict[str, Any]) -> None:
-        """Restore per-stem gating and mixer settings from a session (values already validated loosely)."""
-        gating, mixer = state.get("gating") or {}, state.get("mixer") or {}
-        strips = mixer.get("strips") if isinstance(mixer.get("strips"), list) else []
-        for i, h in enumerate(self.headers):
-            name = self.result.sources[i]
-            g = gating.get(name) if isinstance(gating, dict) else None
-            if isinstance(g, dict):
-                linked = bool(g.get("linked", True))
-                h.linked.blockSignals(True)
-                h.linked.setChecked(linked)
-                h.linked.blockSignals(False)
-                h.gating.setEnabled(not linked)
-                try:
-                    h.gating.set_values(float(g.get("threshold", 0.5)), float(g.get("median_ms", 100.0)))
-                except (TypeError, ValueError):
-                    pass
-                self.lanes[i].set_threshold(h.gating.threshold_value, self.master.gating.mode_value)
-            if i < len(strips) and isinstance(strips[i], dict):
-                s = strips[i]
-                for widget, value in ((h.mute, s.get("mute")), (h.solo, s.get("solo"))):
-                    widget.blockSignals(True)
-                    widget.setChecked(bool(value))
-                    widget.blockSignals(False)
-                try:
-                    h.gain.set_db(float(s.get("gain_db", 0.0)))
-                    h.pan.setValue(int(round(float(s.get("pan", 0.0)) * 100)))
-                except (TypeError, ValueError):
-                    pass
-        try:
-            self.master.gain.set_db(float(mixer.get("master_gain_db", 0.0)))
-        except (TypeError, ValueError):
-            pass
-        self.master.ab.setChecked(bool(mixer.get("play_original", False)))
-        loop = state.get("loop")
-        if isinstance(loop, list) and len(loop) == 2 and all(isinstance(v, (int, float)) for v in loop):
-            self.loop_region.setRegion((float(loop[0]), float(loop[1])))
-            self.act_loop.setChecked(True)
+    # ==== undo, redo, unsaved changes ==================================================================
+    def undo(self) -> None:
+        label = self.edit.history.undo_label
+        if self.edit.undo():
+            self.status(f"Undid {label}")
+
+    def redo(self) -> None:
+        label = self.edit.history.redo_label
+        if self.edit.redo():
+            self.status(f"Redid {label}")
+
+    def reset_mix(self) -> None:
+        if self.edit.separation is None:
+            return
+        self.edit.reset_mix()
+        self.status("Mix reset: every stem at 0 dB, centred, neither muted nor soloed (Ctrl+Z brings it back)")
+
+    def _on_history(self) -> None:
+        h = self.edit.history
+        self.act_undo.setEnabled(h.undo_label is not None)
+        self.act_redo.setEnabled(h.redo_label is not None)
+        self.act_undo.setText(f"&Undo {h.undo_label}" if h.undo_label else "&Undo")
+        self.act_redo.setText(f"&Redo {h.redo_label}" if h.redo_label else "&Redo")
+        self.setWindowModified(self.edit.dirty)
+
+    def _ask_unsaved_dialog(self) -> str:
+        box = QMessageBox(self)
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setWindowTitle("Unsaved changes")
+        name = self.song.path.name if self.song is not None else "the song"
+        box.setText(f"Save the separation of {name} and your settings as a session first?")
+        box.setInformativeText("Your changes are lost unless you save them.")
+        box.setStandardButtons(
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel
+        )
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {QMessageBox.StandardButton.Save: SAVE, QMessageBox.StandardButton.Discard: DISCARD}.get(
+            QMessageBox.StandardButton(answer), CANCEL
+        )
+
+    def _unsaved_settled(self, then: Any) -> bool:
+        """True when nothing unsaved would be lost (or the user lets it go). Otherwise False: cancelled,
+        or a save was started and `then` runs once it is saved."""
+        if not self.edit.dirty or self._after_save is not None:
+            return not self.edit.dirty
+        answer = self.ask_unsaved()
+        if answer == DISCARD:
+            return True
+        if answer == SAVE:
+            if self.session_path is not None:
+                path: Any = self.session_path
+            else:
+                start = str(self.song.path.with_name(self.song.path.stem + SESSION_SUFFIX)) if self.song else ""
+                path, _ = QFileDialog.getSaveFileName(self, "Save session", start, SESSION_FILTER)
+            if path and self._busy_worker is None:
+                self._after_save = then
+                self.save_session(Path(path))
+        return False
 
     # ==== models and help =============================================================================
     def choose_model(self) -> None:
@@ -1895,6 +1827,8 @@ class MainWindow(QMainWindow):
             ("Esc", "Cancel"),
             ("Ctrl+E", "Export"),
             ("Ctrl+S", "Save session"),
+            ("Ctrl+Z", "Undo a change of the mix, the gating or the loop"),
+            ("Ctrl+Shift+Z, Ctrl+Y", "Redo"),
             ("Ctrl+Shift+O", "Open session"),
             ("Ctrl+M", "Load a model"),
             ("Mouse", "wheel: zoom · drag: scroll · click: seek · drag the dashed line: threshold"),
@@ -1936,6 +1870,7 @@ class MainWindow(QMainWindow):
         self.act_attach_truth.setEnabled(has_song)
         self.act_teaching_report.setEnabled(self.teaching.active)
         self.act_save_session.setEnabled(separated and self._busy_worker is None)
+        self.act_reset_mix.setEnabled(separated)
         for a in (self.act_play, self.act_stop, self.act_loop, self.act_ab, self.act_fit):
             a.setEnabled(has_song)
         self.demo_button.setEnabled(demo_song_path().exists())
@@ -1999,6 +1934,9 @@ class MainWindow(QMainWindow):
         return ok
 
     def closeEvent(self, event: Any) -> None:
+        if not self._unsaved_settled(self.close):
+            event.ignore()
+            return
         self.settings.set("ui/geometry", self.saveGeometry())
         self.settings.sync()
         self.shutdown()

@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -49,6 +48,7 @@ from .widgets import (
     LogFreqAxis,
     SpectrogramView,
     TrackView,
+    confirm_replace,
     gate_runs,
     make_lane_widget,
     make_playhead,
@@ -556,19 +556,9 @@ class TeachingController(QObject):
     def export_report(self, folder: Path, song_name: str, gating: dict[str, Any], parent: QWidget,
                       status: Callable[[str], None]) -> None:
         pngs, csv = self.report_files(folder, song_name)
-        existing = [p for p in [*pngs.values(), csv] if p.exists()]
-        if existing:
-            names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
-            answer = QMessageBox.question(
-                parent,
-                "Replace files?",
-                f"{len(existing)} file(s) of a teaching report already exist in {folder}:\n{names}\n\nReplace them?",
-                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                QMessageBox.StandardButton.No,
-            )
-            if answer != QMessageBox.StandardButton.Yes:
-                status("Teaching report not exported: nothing was overwritten.")
-                return
+        if not confirm_replace(parent, [*pngs.values(), csv], "of a teaching report"):
+            status("Teaching report not exported: nothing was overwritten.")
+            return
         images = {}
         for s, path in pngs.items():
             row = self.rows[self.result.sources.index(s)]

@@ -1,12 +1,14 @@
 """The window's pieces: track headers (mixer strip + gating controls), level meters, a message
 bar, and the timeline lanes (waveform, spectrograms, activity curves) sharing one time axis.
 
-Widgets here only draw what they are given and emit what the user did; the main window decides.
+Widgets here only draw what they are given and emit what the user did; app.edit_view writes it into the
+edit (app.edit_model) and the edit back into them.
 """
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,6 +23,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QSizePolicy,
     QSlider,
@@ -317,6 +320,25 @@ class ElidedLabel(QLabel):
         p.setFont(self.font())
         p.drawText(self.contentsRect(), int(self.alignment().value), self.elided_text())
         p.end()
+
+
+def confirm_replace(parent: Optional[QWidget], paths: Iterable[Path], kind: str = "") -> bool:
+    """True when none of `paths` exists, or the user agreed to replace those that do (asked once, No
+    by default). kind names what the files are, e.g. "of a teaching report"."""
+    existing = [Path(p) for p in paths if Path(p).exists()]
+    if not existing:
+        return True
+    folder = existing[0].parent
+    names = "\n".join(p.name for p in existing[:8]) + ("\n…" if len(existing) > 8 else "")
+    of = f" {kind}" if kind else ""
+    answer = QMessageBox.question(
+        parent,
+        "Replace files?",
+        f"{len(existing)} file(s){of} already exist in {folder}:\n{names}\n\nReplace them?",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+        QMessageBox.StandardButton.No,
+    )
+    return answer == QMessageBox.StandardButton.Yes
 
 
 def _small(text: str, tip: str = "", object_name: str = "Dim") -> QLabel:

@@ -100,6 +100,8 @@ def make_window(
     def make(model: Any = "tiny", allow_untrained: bool = True) -> Any:
         spec = str(tiny_model) if model == "tiny" else model
         w = MainWindow(settings=settings, model=spec, allow_untrained=allow_untrained)
+        # "Save your changes?" would be a modal dialog: tests drop the changes unless they answer themselves
+        w.ask_unsaved = lambda: "discard"
         qtbot.addWidget(w)
         with qtbot.waitSignal(w.model_ready, timeout=60000):
             w.show()
