@@ -54,6 +54,29 @@ def test_batches_are_a_function_of_the_step(tiny_sets: dict[str, Path], tmp_path
     assert not torch.equal(src.batch(8, None).mixture, a.mixture)
 
 
+def test_quiet_sources_reach_further_down_and_leave_the_rest(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    """quiet_db widens only the named stems' gains downwards; the other stems draw exactly as before."""
+    plain = ExcerptSource([str(tiny_sets["train"])], tiny_config(tiny_sets, tmp_path, remix_prob=0.0, swap_prob=0.0))
+    quiet = ExcerptSource([str(tiny_sets["train"])], tiny_config(tiny_sets, tmp_path, remix_prob=0.0, swap_prob=0.0,
+                                                                 quiet_sources=["bass"], quiet_db=30.0))
+    bass = plain.sources.index("bass")
+    ratios, others_same = [], True
+    for step in range(40):
+        a, b = plain.batch(step, None), quiet.batch(step, None)
+        # the peak guard may rescale a whole item; compare each stem against the item's vocals, which keep their gain
+        for i in range(a.stems.shape[0]):
+            ea = a.stems[i].pow(2).sum((1, 2)).double()
+            eb = b.stems[i].pow(2).sum((1, 2)).double()
+            if ea[0] <= 0 or eb[0] <= 0 or ea[bass] <= 0:
+                continue
+            ratios.append(float((eb[bass] / eb[0]) / (ea[bass] / ea[0])))
+            keep = [j for j in range(len(plain.sources)) if j != bass and ea[j] > 0]
+            others_same &= bool(torch.allclose(eb[keep] / eb[0], ea[keep] / ea[0], rtol=1e-4))
+    assert len(ratios) >= 20 and others_same
+    # gains in [-36, 6] dB against [-6, 6] dB, drawn from one stream: never louder, and mostly much quieter
+    assert max(ratios) <= 1.0 + 1e-4 and np.median(ratios) < 10 ** (-10 / 10)
+
+
 def test_one_batch_overfit_loss_falls_tenfold(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
     """One batch, 150 steps: the loss of the last 20 (their mean, not one noisy step) is under a tenth of
     the first. Measured over four seeds and one or two threads, it fell 20-270 fold. As the test once ran
@@ -208,7 +231,8 @@ def test_weight_average_follows_the_weights_and_resumes(tiny_sets: dict[str, Pat
     ({"lr": 0.0}, "lr must be above 0"), ({"batch_size": "8"}, "must be a whole number"),
     ({"remix_prob": 1.5}, "remix_prob must lie between"), ({"channels_last": 1}, "true or false"),
     ({"train_sets": "data/train"}, "a list of names"), ({"hop_length": 4096}, "the STFT does not fit"),
-    ({"precision": "fp8"}, "precision must be"), ({"ema_decay": 1.0}, "ema_decay must lie between")])
+    ({"precision": "fp8"}, "precision must be"), ({"ema_decay": 1.0}, "ema_decay must lie between"),
+    ({"quiet_sources": ["kazoo"]}, "quiet_sources names no source"), ({"quiet_db": -3.0}, "quiet_db must lie")])
 def test_every_setting_is_checked_before_a_run_starts(change: dict, message: str) -> None:
     with pytest.raises(TrainingError, match=message):
         TrainConfig.from_dict(change)

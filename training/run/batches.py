@@ -160,7 +160,8 @@ class ExcerptSource:
                 stems[j] = self.stem(ds_j, e_j, s, start_j, n)
                 labels[j] = self.labels(ds_j, e_j, s, start_j // hop, n_frames)
                 known[j] = True
-            gains = 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db, size=n_src) / 20.0)
+            low = np.array([-cfg.gain_db - (cfg.quiet_db if s in cfg.quiet_sources else 0.0) for s in self.sources])
+            gains = 10.0 ** (rng.uniform(low, cfg.gain_db) / 20.0)
             stems *= gains[:, None, None].astype(np.float32)
             swap = rng.random(n_src) < cfg.swap_prob
             stems[swap] = stems[swap][:, ::-1]

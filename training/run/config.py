@@ -19,7 +19,7 @@ _RANGES = (("depth", 1, 8), ("base_width", 1, 1024), ("max_width", 1, 4096), ("a
            ("grad_clip", 0.0, 1e9), ("ema_decay", 0.0, 0.999999), ("max_steps", 0, 1 << 40),
            ("max_minutes", 0.0, 1e9), ("epoch_steps", 1, 1 << 40), ("lr_patience", 0, 1 << 20), ("seed", 0, 2 ** 63 - 1),
            ("fly_songs", 0, 100000), ("fly_seed", 0, 2 ** 63 - 1), ("fly_steps_per_song", 1, 1 << 40),
-           ("fly_max_song_s", 1.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
+           ("fly_max_song_s", 1.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("quiet_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
            ("num_workers", 0, 64), ("threads", 0, 1024), ("checkpoint_minutes", 1e-4, 1e6), ("val_excerpts", 1, 100000),
            ("val_seconds", 0.5, 3600.0), ("log_every", 1, 1 << 30))
 PROCEDURES = ("simultaneous", "interleaved", "interleaved_accum")
@@ -98,6 +98,10 @@ class TrainConfig:
     fly_fonts: list[str] = field(default_factory=list)  # training SoundFonts to draw from (default: all installed)
     remix_prob: float = 0.5                  # per stem: take it from another song
     gain_db: float = 6.0                     # per stem: uniform random gain in +-gain_db
+    # Real songs hold some stems lower against the mix than the generator does (DATA.md: drums and bass):
+    # these stems' gains reach quiet_db further down, uniform in [-gain_db - quiet_db, +gain_db].
+    quiet_sources: list[str] = field(default_factory=list)
+    quiet_db: float = 0.0
     swap_prob: float = 0.5                   # swap left/right
     # speed
     device: str = "auto"                     # "auto" (CUDA when present), "cpu" or "cuda"
@@ -137,6 +141,9 @@ class TrainConfig:
             # written as "not (low <= value <= high)" so that NaN fails too
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (low <= value <= high):
                 raise TrainingError(f"{name} must lie between {low:g} and {high:g}, not {value!r}")
+        unknown = sorted(set(self.quiet_sources) - set(self.sources))
+        if unknown:
+            raise TrainingError(f"quiet_sources names no source of this run: {', '.join(unknown)}")
         if self.lr <= 0:
             raise TrainingError(f"lr must be above 0, not {self.lr}")
         if self.device not in ("auto", "cpu", "cuda"):
