@@ -2,16 +2,30 @@
 `NAME.stemlab.npz` (the song, the ungated stems and the activity curves), so it reopens without
 running the network. Data only: numpy arrays loaded with allow_pickle=False, every field
 type-checked, and the arrays file must sit beside the JSON the user chose.
+
+Format 2 (`stemlab-session/2`) keeps the song and each ungated stem as 16-bit FLAC inside the npz (one
+uint8 array of FLAC bytes each, scaled by its own peak where that exceeds full scale, the scale kept
+beside it) and the activity curves as float32. Measured on the 50-s demo song with the bundled model
+(format 1, float32: 125 MB): float16 npz, zip-deflated, 57 MB (0.46x, error -74 dB); FLAC 24-bit 53 MB
+(0.42x, -123 dB); FLAC 16-bit 24 MB (0.19x, -74.5 dB below the stems' energy, peak error -96 dBFS).
+16 bits is what a CD holds: its error lies under hearing and under the dither of any 16-bit export,
+and 24 bits buys nothing audible for twice the size. A tenth would take lossy coding, whose error is
+the codec's, tens of dB rather than -74 (and Vorbis through this libsndfile crashed when tried).
+Activity stays float32: the gates threshold it, and a float16 curve could flip a gate decision.
+Format 1 sessions (float32 arrays) still open; a session is always saved in format 2.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import os
 import threading
 import time
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -20,7 +34,10 @@ import numpy as np
 
 from .errors import SessionError
 
-SESSION_FORMAT = "stemlab-session/1"
+SESSION_FORMAT = "stemlab-session/2"
+OLD_FORMATS = ("stemlab-session/1",)  # float32 arrays; still read
+FLAC_LEVEL = 0.5  # libFLAC's middle level: nearly the size of the highest at half the time
+AUDIO_BLOCK = 1 << 20  # samples encoded or decoded at a time (no song-sized float temporaries)
 SESSION_SUFFIX = ".stemlab.json"
 MIN_RATE, MAX_RATE = 1000, 768000  # as engine.audio reads
 MAX_MEDIAN_FRAMES = 100_001  # about 20 minutes at 86 frames a second
@@ -50,6 +67,8 @@ class SessionState:
     # the grid have neither, and the app measures them again
     music: Optional[dict[str, Any]] = None
     stem_music: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the teaching view's folder of true stems, reattached on open while it still exists
+    truth_folder: Optional[str] = None
 
 
 def session_paths(path: Path) -> tuple[Path, Path]:
@@ -89,6 +108,7 @@ def save_session(
     from engine.audio import write_file_atomic, write_text_atomic
     from engine.errors import AudioWriteError
     from engine.progress import check_cancel
+    from engine.separator import release_pages
 
     json_path, npz_path = session_paths(path)
     doc = {
@@ -100,15 +120,80 @@ def save_session(
     with lock:
         if result.ungated is None:
             raise AudioWriteError("This separation kept no ungated stems; it cannot be saved as a session.")
-        arrays = {
-            "mixture": np.ascontiguousarray(mixture, np.float32),
-            "ungated": np.ascontiguousarray(result.ungated, np.float32),
-            "activity": np.ascontiguousarray(result.activity, np.float32),
-        }
+        tracks = [mixture] + [result.ungated[k] for k in range(len(state.sources))]
         check_cancel(cancel)
-        write_file_atomic(npz_path, lambda fh: np.savez(fh, **arrays))
+        # libFLAC runs outside the GIL: a track per core halves a long song's save on two cores
+        with ThreadPoolExecutor(max_workers=_workers(len(tracks))) as pool:
+            encoded = list(pool.map(lambda track: _flac_bytes(track, state.sample_rate), tracks))
+        release_pages(result.ungated)
+        arrays: dict[str, np.ndarray] = {"mixture_flac": encoded[0][0]}
+        arrays.update({f"stem_flac_{k}": blob for k, (blob, _) in enumerate(encoded[1:])})
+        arrays["scales"] = np.asarray([scale for _, scale in encoded], np.float32)
+        arrays["activity"] = np.ascontiguousarray(result.activity, np.float32)
+    check_cancel(cancel)
+    write_file_atomic(npz_path, lambda fh: np.savez(fh, **arrays))
     write_text_atomic(json_path, json.dumps(doc, indent=2) + "\n")
     return json_path
+
+
+FLAC_MAX_RATE = 655350  # the most a FLAC header holds; the session's own rate is what is used on load
+
+
+def _flac_bytes(track: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
+    """track: (channels, n) float -> (16-bit stereo FLAC bytes as a uint8 array, the scale it was divided by).
+    A track that peaks above full scale (a decoded lossy song often does) is scaled down to fit rather
+    than clipped; encoded a block at a time, so no song-sized float temporary is made."""
+    import soundfile as sf
+
+    from engine.audio import to_stereo
+    from engine.separator import release_pages
+
+    n = track.shape[-1]
+    peak = 0.0
+    for a in range(0, n, AUDIO_BLOCK):
+        peak = max(peak, float(np.abs(track[:, a:a + AUDIO_BLOCK]).max()))
+        release_pages(track)  # a long song's re-gating copy on disk: read a block at a time, not kept resident
+    scale = max(1.0, peak)
+    buf = io.BytesIO()
+    rate = sample_rate if sample_rate <= FLAC_MAX_RATE else 48000
+    with sf.SoundFile(buf, "w", samplerate=rate, channels=2, format="FLAC", subtype="PCM_16",
+                      compression_level=FLAC_LEVEL) as fh:
+        for a in range(0, n, AUDIO_BLOCK):
+            block = to_stereo(np.asarray(track[:, a:a + AUDIO_BLOCK], np.float32)).T
+            fh.write(block / np.float32(scale) if scale != 1.0 else block)
+            release_pages(track)
+    return np.frombuffer(buf.getvalue(), np.uint8), scale
+
+
+def _workers(n_tracks: int) -> int:
+    return max(1, min(n_tracks, os.cpu_count() or 1))
+
+
+def _decode_flac(blob: np.ndarray, scale: float, out: np.ndarray) -> bool:
+    """Decode FLAC bytes into out (2, n) float32 times scale; False if the stream is not stereo of n frames,
+    _DamagedAudio if it breaks off."""
+    import soundfile as sf
+
+    with sf.SoundFile(io.BytesIO(blob.tobytes())) as fh:
+        if fh.channels != 2 or fh.frames != out.shape[-1]:
+            return False
+        pos = 0
+        while pos < out.shape[-1]:
+            block = fh.read(AUDIO_BLOCK, dtype="float32")
+            if not len(block):  # the header promised more frames than the stream holds
+                raise _DamagedAudio("the FLAC stream ends early")
+            out[:, pos:pos + len(block)] = block.T
+            pos += len(block)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return True
+
+
+def _flac_frames(blob: np.ndarray) -> int:
+    import soundfile as sf
+
+    with sf.SoundFile(io.BytesIO(blob.tobytes())) as fh:
+        return int(fh.frames) if fh.channels == 2 else -1
 
 
 def _require(doc: dict[str, Any], key: str, kind: Any, where: str) -> Any:
@@ -129,6 +214,12 @@ def _optional(doc: dict[str, Any], key: str, kind: Any, where: str) -> Any:
 
 def read_session_state(path: Path) -> tuple[SessionState, Path]:
     """Parse and validate the JSON; returns the state and the arrays file beside it."""
+    state, npz, _ = _read_document(path)
+    return state, npz
+
+
+def _read_document(path: Path) -> tuple[SessionState, Path, str]:
+    """read_session_state, with the session's format (SESSION_FORMAT or one of OLD_FORMATS)."""
     p = Path(path)
     where = p.name
     try:
@@ -141,8 +232,9 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
         if text.lstrip().startswith("{"):  # a JSON object that stops or breaks part-way
             raise _session_error(incomplete_message(where)) from exc
         raise _session_error(f"{where}: cannot be read as a StemLab session ({exc}).") from exc
-    if not isinstance(doc, dict) or doc.get("format") != SESSION_FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in (SESSION_FORMAT, *OLD_FORMATS):
         raise _session_error(f"{where}: not a StemLab session file ({SESSION_FORMAT}).")
+    fmt = str(doc["format"])
     data_name = _require(doc, "data", str, where)
     if Path(data_name).name != data_name or data_name in ("", ".", ".."):
         raise _session_error(f"{where}: the arrays file must sit beside the session, not at {data_name!r}.")
@@ -172,6 +264,7 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
         else {},
         music=_optional(doc, "music", dict, where),
         stem_music=_optional(doc, "stem_music", dict, where) or {},
+        truth_folder=_optional(doc, "truth_folder", str, where),
     )
     if not state.sources or not all(isinstance(s, str) and s for s in state.sources):
         raise _session_error(f"{where}: 'sources' must be a list of names.")
@@ -186,7 +279,7 @@ def read_session_state(path: Path) -> tuple[SessionState, Path]:
     if state.n_fft % state.hop_length:
         raise _session_error(f"{where}: n_fft must be a multiple of hop_length.")
     _check_settings(state, where)
-    return state, npz
+    return state, npz, fmt
 
 
 def _plain_name(name: str) -> bool:
@@ -271,6 +364,65 @@ def _check_settings(state: SessionState, where: str) -> None:
         raise bad("the loop region")
 
 
+class _DamagedAudio(Exception):
+    """A FLAC stream inside a format-2 arrays file that does not decode to what the session states."""
+
+
+def _read_float32_arrays(data: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Format 1: mixture (2, n), ungated (n_sources, 2, n) and activity (n_sources, n_frames), float32."""
+    arrays = {k: data[k] for k in ("mixture", "ungated", "activity") if k in data.files}
+    for key in ("mixture", "ungated", "activity"):
+        if key not in arrays:
+            raise _session_error(f"{name}: the array '{key}' is missing.")
+        if arrays[key].dtype != np.float32:
+            raise _session_error(f"{name}: '{key}' must be float32, not {arrays[key].dtype}.")
+    return arrays["mixture"], arrays["ungated"], arrays["activity"]
+
+
+def _read_flac_arrays(data: Any, n_src: int, name: str, cancel: Optional[threading.Event]
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Format 2: FLAC bytes of the mixture and of each stem, their scales, activity float32."""
+    import soundfile as sf
+
+    from engine.progress import check_cancel
+
+    keys = ["mixture_flac"] + [f"stem_flac_{k}" for k in range(n_src)]
+    for key in keys + ["scales", "activity"]:
+        if key not in data.files:
+            raise _session_error(f"{name}: the array '{key}' is missing.")
+    scales, activity = data["scales"], data["activity"]
+    if scales.dtype != np.float32 or scales.shape != (n_src + 1,):
+        raise _session_error(f"{name}: 'scales' must be {n_src + 1} float32 values.")
+    if not (np.isfinite(scales).all() and (scales >= 1.0).all() and (scales <= 1e6).all()):
+        raise _session_error(f"{name}: 'scales' must lie between 1 and 10^6.")
+    if activity.dtype != np.float32:
+        raise _session_error(f"{name}: 'activity' must be float32, not {activity.dtype}.")
+    try:
+        blobs = []
+        for key in keys:
+            blob = data[key]
+            if blob.dtype != np.uint8 or blob.ndim != 1:
+                raise _session_error(f"{name}: '{key}' must hold FLAC bytes (uint8).")
+            blobs.append(blob)
+        n = _flac_frames(blobs[0])
+        if n <= 0:
+            raise _session_error(f"{name}: 'mixture' must be (2, n_samples).")
+        mixture = np.empty((2, n), np.float32)
+        ungated = np.empty((n_src, 2, n), np.float32)
+        targets = [mixture] + [ungated[k] for k in range(n_src)]
+        check_cancel(cancel)
+        with ThreadPoolExecutor(max_workers=_workers(len(blobs))) as pool:
+            decoded = list(pool.map(lambda k: _decode_flac(blobs[k], float(scales[k]), targets[k]),
+                                    range(len(blobs))))
+        for k, ok in enumerate(decoded):
+            if not ok:
+                what = "mixture" if k == 0 else "ungated"
+                raise _session_error(f"{name}: '{what}' must be ({n_src}, 2, {n}).")
+    except (sf.LibsndfileError, RuntimeError) as exc:  # soundfile's errors for a stream that breaks off
+        raise _DamagedAudio(str(exc)) from exc
+    return mixture, ungated, activity
+
+
 @dataclass
 class LoadedSession:
     state: SessionState
@@ -290,7 +442,7 @@ def load_session(
     from engine.spectral import STFTConfig
 
     json_path = Path(path)
-    state, npz = read_session_state(json_path)
+    state, npz, fmt = _read_document(json_path)
     where = json_path.name
     if not npz.is_file():
         raise _session_error(
@@ -298,23 +450,22 @@ def load_session(
         )
     if npz.is_symlink() or npz.resolve().parent != json_path.resolve().parent:
         raise _session_error(f"{where}: its arrays file {npz.name} must sit beside the session, not link elsewhere.")
+    n_src = len(state.sources)
     try:
         with np.load(npz, allow_pickle=False) as data:
-            arrays = {k: data[k] for k in ("mixture", "ungated", "activity") if k in data.files}
+            if fmt == SESSION_FORMAT:
+                mixture, ungated, activity = _read_flac_arrays(data, n_src, npz.name, cancel)
+            else:
+                mixture, ungated, activity = _read_float32_arrays(data, npz.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         # np.load reads the arrays file as a zip: one cut short (a copy or a save that did not
-        # finish) has no central directory, or ends inside an array
+        # finish) has no central directory, or ends inside an array, or fails its CRC
         raise _session_error(incomplete_message(where, npz.name)) from exc
     except (OSError, ValueError) as exc:
         raise _session_error(f"{npz.name}: the session's arrays cannot be read ({exc}).") from exc
+    except _DamagedAudio as exc:
+        raise _session_error(incomplete_message(where, npz.name)) from exc
     check_cancel(cancel)
-    for key in ("mixture", "ungated", "activity"):
-        if key not in arrays:
-            raise _session_error(f"{npz.name}: the array '{key}' is missing.")
-        if arrays[key].dtype != np.float32:
-            raise _session_error(f"{npz.name}: '{key}' must be float32, not {arrays[key].dtype}.")
-    mixture, ungated, activity = arrays["mixture"], arrays["ungated"], arrays["activity"]
-    n_src = len(state.sources)
     if mixture.ndim != 2 or mixture.shape[0] != 2 or mixture.shape[1] == 0:
         raise _session_error(f"{npz.name}: 'mixture' must be (2, n_samples).")
     if ungated.shape != (n_src, 2, mixture.shape[1]):

@@ -250,12 +250,14 @@ def ungated_frames(
     result: Any, progress: Any = None, cancel: Optional[threading.Event] = None, t0: float = 0.0
 ) -> dict[str, timeline_pictures.BandFrames]:
     from engine import Progress
+    from engine.separator import release_pages
 
     frames: dict[str, timeline_pictures.BandFrames] = {}
     if result.ungated is None or result.wiener:
         return frames
     for k, s in enumerate(result.sources):
         frames[s] = timeline_pictures.band_frames(result.ungated[k], result.sample_rate, cancel=cancel)
+        release_pages(result.ungated)  # a long song's copy on disk: read, but not kept resident
         if progress:
             progress(Progress("analyse", k + 1, len(result.sources), time.perf_counter() - t0))
     return frames

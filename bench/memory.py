@@ -5,7 +5,12 @@ Each case runs in its own process so its peak resident set (VmHWM) is its own. T
 `stemlab separate` itself (app.cli.main, reading a 16-bit WAV from disk and writing float WAV
 stems); the app case is `Separator.separate(..., keep_for_regate=True)` on the song in memory.
 Both use the default-size IASS network with random weights (memory and speed do not depend on
-them). Usage: python bench/memory.py [--cli 1 5 10 30 60] [--app 1 5 10] [--open 60] [--write]
+them). The app-worker case is the app's own separation (app.workers.separate_song: the engine, the
+timeline's band frames, the stem pictures; a long song's re-gating copy on disk) followed by saving it
+as a session. The session case separates the demo song with the bundled model, repeats the separation
+to the asked length, and saves it in the float32 format 1 and in today's format (size, time, error).
+Usage: python bench/memory.py [--cli 1 5 10 30 60] [--app 1 5 10] [--app-worker 10] [--session 1 10]
+[--open 60] [--write]
 """
 
 from __future__ import annotations
@@ -85,6 +90,106 @@ def run_app(minutes: float, on_disk: bool = False) -> dict[str, Any]:
     return {"wall_s": wall, "baseline_rss_mb": base, "stems_mb": kept / 2**20}
 
 
+def status_mb(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_app_worker(minutes: float) -> dict[str, Any]:
+    """app.workers.separate_song on a synthetic song, then save_session of what it returns."""
+    import threading
+
+    from app.session import save_session
+    from app.workers import separate_song
+    from bench.speed import iass_separator
+    from engine import GatingSettings
+
+    sep, _ = iass_separator("auto")
+    sep.separate(synthetic_song(5.0, SR), SR)
+    base = rss_mb()
+    song = synthetic_song(minutes * 60.0, SR)
+    gating = {s: GatingSettings() for s in sep.sources}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("STEMLAB_BENCH_TMP")) as tmp:
+        os.environ["XDG_CACHE_HOME"] = tmp  # the re-gating copy's unlinked file
+        t0 = time.perf_counter()
+        outcome = separate_song(sep, song, SR, gating, False)
+        wall = time.perf_counter() - t0
+        peak_separate = peak_rss_mb()
+        t1 = time.perf_counter()
+        path = save_session(Path(tmp) / "s.stemlab.json", session_state(outcome.result, "bench.wav"), song,
+                            outcome.result, threading.Lock())
+        save_s = time.perf_counter() - t1
+        size = sum(f.stat().st_size for f in Path(tmp).glob("s.stemlab.*"))
+    return {"wall_s": wall, "baseline_rss_mb": base, "peak_separate_mb": peak_separate, "save_s": save_s,
+            "session_mb": size / 2**20, "rss_anon_mb": status_mb("RssAnon"), "rss_file_mb": status_mb("RssFile"),
+            "stems_mb": outcome.result.stems.nbytes / 2**20}
+
+
+def session_state(result: Any, song: str) -> Any:
+    from app.session import SessionState
+
+    return SessionState(
+        song_name=song, song_path=song, sample_rate=result.sample_rate, sources=list(result.sources),
+        model_name=result.model_name, model_sample_rate=result.model_sample_rate,
+        n_fft=result.stft_config.n_fft, hop_length=result.stft_config.hop_length, device=result.device,
+        wiener=False, gating={}, global_gating={}, mixer={})
+
+
+def run_session(minutes: float) -> dict[str, Any]:
+    """The demo song separated by the bundled model, repeated to `minutes`, saved in format 1 (float32 npz,
+    as StemLab wrote sessions before) and in today's format; sizes, save and open times, the stems' error."""
+    import threading
+
+    import numpy as np
+
+    from app.session import load_session, save_session, session_paths
+    from engine import Separator
+    from engine.audio import load_audio, write_file_atomic
+    from engine.resources import demo_song_path
+
+    song = load_audio(demo_song_path())
+    result = Separator.load("bundled").separate(song.samples, song.sample_rate)
+    reps = max(1, int(round(minutes * 60 * song.sample_rate / song.samples.shape[-1])))
+    mixture = np.tile(song.samples.astype(np.float32), reps)
+    result.ungated = np.tile(result.ungated, reps)
+    result.stems = result.ungated
+    n_model = int(round(mixture.shape[-1] * result.model_sample_rate / result.sample_rate))
+    n_frames = n_model // result.stft_config.hop_length + 1
+    result.activity = np.resize(result.activity, (len(result.sources), n_frames)).astype(np.float32)
+    state = session_state(result, "demo.ogg")
+    with tempfile.TemporaryDirectory(dir=os.environ.get("STEMLAB_BENCH_TMP")) as tmp:
+        t0 = time.perf_counter()
+        arrays = {"mixture": mixture, "ungated": result.ungated, "activity": result.activity}
+        old = Path(tmp) / "old.stemlab.npz"
+        write_file_atomic(old, lambda fh: np.savez(fh, **arrays))
+        old_s = time.perf_counter() - t0
+        old_mb = old.stat().st_size / 2**20
+        doc = {"format": "stemlab-session/1", "data": old.name, "saved": "", **state.__dict__}
+        (Path(tmp) / "old.stemlab.json").write_text(json.dumps(doc))
+        t3 = time.perf_counter()
+        load_session(Path(tmp) / "old.stemlab.json")
+        old_open_s = time.perf_counter() - t3
+        old.unlink()
+        t1 = time.perf_counter()
+        path = save_session(Path(tmp) / "new.stemlab.json", state, mixture, result, threading.Lock())
+        new_s = time.perf_counter() - t1
+        new_mb = sum(f.stat().st_size for f in session_paths(path)) / 2**20
+        t2 = time.perf_counter()
+        loaded = load_session(path)
+        open_s = time.perf_counter() - t2
+    ref = result.ungated.astype(np.float64)
+    err = loaded.result.ungated - ref
+    return {"wall_s": new_s, "old_mb": old_mb, "old_save_s": old_s, "new_mb": new_mb, "new_save_s": new_s,
+            "open_s": open_s, "old_open_s": old_open_s, "song_s": mixture.shape[-1] / song.sample_rate,
+            "stems_error_db": float(10 * np.log10(np.sum(err ** 2) / np.sum(ref ** 2))),
+            "stems_peak_error_dbfs": float(20 * np.log10(np.abs(err).max())),
+            "mix_error_db": float(10 * np.log10(np.sum((loaded.mixture - mixture.astype(np.float64)) ** 2)
+                                                / np.sum(mixture.astype(np.float64) ** 2))),
+            "baseline_rss_mb": 0.0}
+
+
 def run_open(song: Path) -> dict[str, Any]:
     """Open a long song in the main window (offscreen): seconds until the waveform and spectrogram are
     shown, the longest event-loop stall meanwhile, and the time to draw a zoomed-in spectrogram tile."""
@@ -147,6 +252,10 @@ def one(case: str, minutes: float, song: str, model: str) -> dict[str, Any]:
             out.update(run_cli(Path(song), Path(model), Path(tmp)))
     elif case in ("app", "app-disk"):
         out.update(run_app(minutes, on_disk=case == "app-disk"))
+    elif case == "app-worker":
+        out.update(run_app_worker(minutes))
+    elif case == "session":
+        out.update(run_session(minutes))
     else:
         out.update(run_open(Path(song)))
     out["song_mb"] = minutes * 60 * SR * 2 * 4 / 2**20  # the song as float32 stereo in memory
@@ -174,6 +283,10 @@ def main() -> None:
     ap.add_argument("--app", type=float, nargs="*", default=[1, 5, 10], help="app song lengths, minutes")
     ap.add_argument("--app-disk", type=float, nargs="*", default=[10],
                     help="app song lengths, minutes, with the re-gating cache on disk")
+    ap.add_argument("--app-worker", type=float, nargs="*", default=[10],
+                    help="app song lengths, minutes, through app.workers.separate_song and save_session")
+    ap.add_argument("--session", type=float, nargs="*", default=[10],
+                    help="session lengths, minutes, of the demo song's separation repeated")
     ap.add_argument("--open", type=float, nargs="*", default=[60], help="open a song this long in the app")
     ap.add_argument("--write", action="store_true", help="write the tables into docs/BENCHMARKS.md")
     ap.add_argument("--section", default="memory", help="the BENCHMARKS.md section to write (default: memory)")
@@ -185,7 +298,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=os.environ.get("STEMLAB_BENCH_TMP")) as tmp_name:
         tmp = Path(tmp_name)
         model = save_random_model(tmp)
-        for case, lengths in (("cli", args.cli), ("app", args.app), ("app-disk", args.app_disk), ("open", args.open)):
+        for case, lengths in (("cli", args.cli), ("app", args.app), ("app-disk", args.app_disk),
+                              ("app-worker", args.app_worker), ("session", args.session), ("open", args.open)):
             for minutes in lengths:
                 song = tmp / f"song-{minutes:g}min.wav"
                 if case in ("cli", "open") and not song.exists():
@@ -230,6 +344,39 @@ def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         over = r["peak_rss_mb"] - r["baseline_rss_mb"] - held
         lines.append(f"| {label} | {r['minutes']:g} min | {what} | {r['wall_s']:.0f} s | "
                      f"{r['peak_rss_mb']:.0f} MB | {r['baseline_rss_mb']:.0f} MB | {over:.0f} MB |")
+    workers = [r for r in rows if r["case"] == "app-worker"]
+    if workers:
+        lines += ["", "The app's own separation (`app.workers.separate_song`: engine, band frames, stem pictures; the "
+                  "re-gating copy on disk past 5 minutes), then `save_session`. Peak is VmHWM over both; resident "
+                  "at the end splits into the process's own memory (anon) and mapped file pages (file: the "
+                  "re-gating copy once read, clean pages the system may drop):", "",
+                  "| song | separate | peak (separate) | peak (with save) | resident anon / file at end | "
+                  "save | session on disk |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for r in workers:
+            if "error" in r:
+                lines.append(f"| {r['minutes']:g} min | failed: {r['error']} | | | | | |")
+                continue
+            lines.append(f"| {r['minutes']:g} min | {r['wall_s']:.0f} s | {r['peak_separate_mb']:.0f} MB | "
+                         f"{r['peak_rss_mb']:.0f} MB | {r['rss_anon_mb']:.0f} / {r['rss_file_mb']:.0f} MB | "
+                         f"{r['save_s']:.1f} s | {r['session_mb']:.0f} MB |")
+    sessions = [r for r in rows if r["case"] == "session"]
+    if sessions:
+        lines += ["", "Sessions of the demo song separated by the bundled model, repeated to the length shown: "
+                  "format 1 (float32 npz) against format 2 (16-bit FLAC per track, activity float32); error of "
+                  "the reopened stems against the float32 ones (energy, and peak against full scale):", "",
+                  "| song | format 1 | save | open | format 2 | save | open | ratio | stems error | peak error | "
+                  "song error |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for r in sessions:
+            if "error" in r:
+                lines.append(f"| {r['minutes']:g} min | failed: {r['error']} | | | | | | | | | |")
+                continue
+            lines.append(f"| {r['song_s'] / 60:.1f} min | {r['old_mb']:.0f} MB | {r['old_save_s']:.1f} s | "
+                         f"{r['old_open_s']:.1f} s | "
+                         f"{r['new_mb']:.0f} MB | {r['new_save_s']:.1f} s | {r['open_s']:.1f} s | "
+                         f"{r['new_mb'] / r['old_mb']:.3f} | {r['stems_error_db']:.1f} dB | "
+                         f"{r['stems_peak_error_dbfs']:.1f} dBFS | {r['mix_error_db']:.1f} dB |")
     opens = [r for r in rows if r["case"] == "open"]
     if opens:
         lines += ["", "Opening a long song in the app (offscreen; decode, waveform overview, spectrogram, first "
@@ -245,7 +392,8 @@ def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
                          f"{r['tile_s']:.2f} s | {r['tile_stall_ms']:.0f} ms | {r['peak_rss_mb']:.0f} MB |")
     cmd = "python bench/memory.py"
     for flag, values, default in (("cli", args.cli, [1, 5, 10, 30, 60]), ("app", args.app, [1, 5, 10]),
-                                  ("app-disk", args.app_disk, [10]), ("open", args.open, [60])):
+                                  ("app-disk", args.app_disk, [10]), ("app-worker", args.app_worker, [10]),
+                                  ("session", args.session, [10]), ("open", args.open, [60])):
         if values != default:
             cmd += f" --{flag}" + "".join(f" {m:g}" for m in values)
     if args.section != "memory":

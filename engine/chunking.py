@@ -47,6 +47,9 @@ def chunk_starts(n_samples: int, chunk_samples: int, overlap_samples: int) -> li
 Sink = Callable[[np.ndarray, int], None]  # sink(values (..., m), first_step): a finished stretch
 
 
+FINISH_BLOCK = 1 << 18  # output steps normalised at a time
+
+
 class _Accumulator:
     """Overlap-adds one output; either into a whole-length array or, with a sink, through a
     chunk-sized rolling buffer that hands finished stretches on (memory independent of length)."""
@@ -97,8 +100,12 @@ class _Accumulator:
             return None
         # Every output step must be covered by some chunk with a non-zero weight.
         assert float(self.weight.min()) > 0.0, "overlap-add window sum is zero somewhere"
-        if float(np.abs(self.weight - 1.0).max()) > 1e-5:
-            self.out /= self.weight.astype(self.out.dtype)
+        # Block by block: song-length temporaries of the weight (|w - 1|, w cast) would add a few hundred
+        # MB to a long song's peak, beside the song-length output.
+        blocks = range(0, self.n_out, FINISH_BLOCK)
+        if any(float(np.abs(self.weight[a:a + FINISH_BLOCK] - 1.0).max()) > 1e-5 for a in blocks):
+            for a in blocks:
+                self.out[..., a:a + FINISH_BLOCK] /= self.weight[a:a + FINISH_BLOCK].astype(self.out.dtype)
         return self.out
 
 

@@ -9,6 +9,7 @@ refinement the sources interact, so the masks are kept and a second chunked pass
 from __future__ import annotations
 
 import contextlib
+import mmap
 import os
 import tempfile
 import threading
@@ -133,6 +134,7 @@ class SeparationResult:
             if self.ungated is None:
                 raise SeparationError("This separation did not keep its ungated stems, so it cannot be re-gated.")
             new = self.ungated[idx]  # fancy indexing: a copy, gated in place below
+            release_pages(self.ungated)
             self.apply_gates(new, gate[idx])
         self.stems[idx] = new
         if isinstance(gating, GatingSettings) or sources is None:
@@ -403,6 +405,16 @@ def on_disk(array: np.ndarray, folder: Union[str, Path]) -> np.ndarray:
         return np.memmap(name, dtype=np.float32, mode="r", shape=array.shape)
     finally:
         os.unlink(name)  # the mapping keeps the data; the name goes now
+
+
+def release_pages(array: Optional[np.ndarray]) -> None:
+    """Drop from this process's resident set the pages of an on_disk copy it has read: they stay in the
+    system's page cache and are read back on the next touch, but a read of the whole copy (re-gating,
+    pictures, a saved session) no longer adds its size to the process's resident memory. Anything
+    other than an on_disk memmap is left alone."""
+    mapping = getattr(array, "_mmap", None) if isinstance(array, np.memmap) else None
+    if mapping is not None and hasattr(mapping, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def all_finite(samples: np.ndarray, block: int = 1 << 20) -> bool:

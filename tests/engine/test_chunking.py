@@ -90,3 +90,28 @@ def test_sink_receives_the_same_output_in_order(n: int) -> None:
     assert firsts == sorted(firsts) and firsts[0] == 0
     streamed = np.concatenate([v for _, v in got], axis=-1)
     np.testing.assert_allclose(streamed, x, atol=1e-6)
+
+
+
+def test_the_output_is_normalised_block_by_block_with_the_same_samples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """finish() divides out the window sums a block at a time (no song-length temporaries): the samples
+    are those of one whole-array division, bit for bit, and still fn's output."""
+    import engine.chunking
+
+    n = 20000
+    x = np.random.default_rng(1).standard_normal((2, n)).astype(np.float32)
+
+    def fn(chunk: torch.Tensor, start: int) -> list[torch.Tensor]:
+        frames = torch.arange(chunk.shape[-1] // 64, dtype=torch.float32) + start // 64
+        return [chunk * 3, frames[None]]
+
+    def run() -> list:
+        return chunked_apply(x, fn, chunk_samples=2048, overlap_samples=256, strides=[1, 64])
+
+    y, idx = run()
+    monkeypatch.setattr(engine.chunking, "FINISH_BLOCK", 37)
+    y37, idx37 = run()
+    np.testing.assert_array_equal(y37, y)
+    np.testing.assert_array_equal(idx37, idx)
+    np.testing.assert_allclose(y37, 3 * x, atol=1e-5)
+    np.testing.assert_allclose(idx37[0], np.arange(idx37.shape[-1]), atol=1e-3)
