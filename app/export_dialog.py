@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.audio import SUBTYPES
-from engine.export import ACTIVITY_CSV, SEPARATION_JSON
+from engine.export import ACTIVITY_CSV, BEATS_CSV, SEPARATION_JSON
 
 from .settings import Settings
 
@@ -38,11 +38,14 @@ class ExportChoice:
     remix: bool
     song_stem: str
 
-    def paths(self) -> list[Path]:
-        """Every file the export will write (to ask before replacing any)."""
+    def paths(self, beats: bool = False) -> list[Path]:
+        """Every file the export will write (to ask before replacing any); beats: the song's tempo and
+        beats are known, so the stems come with beats.csv."""
         out = [self.folder / f"{s}.{self.fmt}" for s in self.stems]
         if self.stems:
             out += [self.folder / ACTIVITY_CSV, self.folder / SEPARATION_JSON]
+            if beats:
+                out.append(self.folder / BEATS_CSV)
         if self.remix:
             out.append(self.folder / f"{self.song_stem} (remix).{self.fmt}")
         return out

@@ -120,6 +120,7 @@ def test_undo_and_redo_a_gain_change(qtbot: Any, separated_window: Any) -> None:
     assert {k.toString() for k in w.act_redo.shortcuts()} == {"Ctrl+Shift+Z", "Ctrl+Y"}
     # and through the keys themselves
     from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
 
     w.activateWindow()
     qtbot.waitUntil(w.isActiveWindow, timeout=5000)
@@ -131,6 +132,11 @@ def test_undo_and_redo_a_gain_change(qtbot: Any, separated_window: Any) -> None:
     qtbot.keyClick(w, Qt.Key.Key_Z, ctrl)
     qtbot.keyClick(w, Qt.Key.Key_Z, ctrl | Qt.KeyboardModifier.ShiftModifier)
     assert w.headers[0].gain.db == -6.0 and w.mixer.strips[0].gain_db == -6.0
+    # let the modifiers go, as a user's fingers would: Qt remembers the last key event's modifiers, and a
+    # later test's drag would otherwise read Shift as held
+    qtbot.keyRelease(w, Qt.Key.Key_Shift)
+    qtbot.keyRelease(w, Qt.Key.Key_Control)
+    assert QApplication.keyboardModifiers() == Qt.KeyboardModifier.NoModifier
     # undoing a threshold re-gates the stem back
     i = w.result.sources.index("drums")
     stems = w.result.stems[i].copy()
