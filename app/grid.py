@@ -288,6 +288,7 @@ def analyse_stems(process: Any, result: Any, mixture: np.ndarray, lock: threadin
     change them), one after the other, cancellable between stems; mixture (channels, n) is the song."""
     from engine import Progress
     from engine.progress import check_cancel
+    from engine.separator import release_pages
 
     t0 = time.perf_counter()
     with lock:
@@ -298,6 +299,7 @@ def analyse_stems(process: Any, result: Any, mixture: np.ndarray, lock: threadin
         check_cancel(cancel)
         out[name] = stem_music(stems[k], result.sample_rate, name, mixture_rms,
                                lambda x, sr: process.analyse(x, sr, cancel))
+        release_pages(stems)  # an on-disk copy read for the analysis need not stay resident
         if progress:
             progress(Progress("music", k + 1, len(result.sources), time.perf_counter() - t0))
     return out

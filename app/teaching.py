@@ -294,6 +294,8 @@ def prepare_teaching(
         stem_frames = frames.get(s)
         if stem_frames is None and result.ungated is not None:
             stem_frames = timeline_pictures.band_frames(result.ungated[i], result.sample_rate, cancel=cancel)
+            from engine.separator import release_pages  # here: engine.separator imports torch
+            release_pages(result.ungated)  # an on-disk copy read for the picture need not stay resident
         if stem_frames is not None and stem_frames.power.shape == mix_frames.power.shape:
             masks[s] = timeline_pictures.Spectrogram(mask_image(stem_frames, mix_frames),
                                             stem_frames.per_col * stem_frames.hop_s,
