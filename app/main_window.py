@@ -1116,6 +1116,14 @@ class MainWindow(QMainWindow):
         return self.separation.worker
 
     @property
+    def _open_worker(self) -> Optional[Worker]:
+        return self.songs.worker
+
+    @property
+    def _tile_worker(self) -> Optional[Worker]:
+        return self.timeline.worker
+
+    @property
     def _tiles(self) -> Optional[SpectrogramTiles]:
         return self.timeline.tiles
 

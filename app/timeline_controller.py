@@ -27,7 +27,7 @@ class TimelineController(QObject):
         super().__init__(window)
         self.w = window
         self.edit = edit
-        self._worker: Optional[Worker] = None
+        self.worker: Optional[Worker] = None  # the spectrogram tiles being drawn
         self.tiles: Optional[SpectrogramTiles] = None  # the tiles on screen, None: whole-song images
         self._serial = 0
         self.detail_shown = False  # the waveform shows the span on screen in detail
@@ -60,7 +60,7 @@ class TimelineController(QObject):
         finest = (timeline_pictures.SPEC_N_FFT // 2) / song.sample_rate  # one analysis hop per column
         whole = song.spectrogram.column_s
         if whole <= finest * 1.01 or span / whole >= TILE_MIN_COLUMNS or span * 1.5 > TILE_MAX_S:
-            if self.tiles is not None or self._worker is not None:
+            if self.tiles is not None or self.worker is not None:
                 self.show_whole_spectrograms()
             return
         t = self.tiles
@@ -71,8 +71,8 @@ class TimelineController(QObject):
         pad = span / 4
         start = int(max(0.0, x0 - pad) * song.sample_rate)
         stop = int(min(song.duration_s, x1 + pad) * song.sample_rate)
-        if self._worker is not None:
-            self._worker.cancel()
+        if self.worker is not None:
+            self.worker.cancel()
         self._serial += 1
         w = Worker(
             spectrogram_tiles,
@@ -89,12 +89,12 @@ class TimelineController(QObject):
         )
         w.signals.finished.connect(self._on_tiles)
         w.signals.done.connect(lambda w=w: self._tiles_done(w))
-        self._worker = w
+        self.worker = w
         self.w.runner.start(w)
 
     def _tiles_done(self, w: Worker) -> None:
-        if self._worker is w:
-            self._worker = None
+        if self.worker is w:
+            self.worker = None
 
     def _on_tiles(self, tiles: SpectrogramTiles) -> None:
         if tiles.serial != self._serial or self.w.song is None:
@@ -110,8 +110,8 @@ class TimelineController(QObject):
 
     def show_whole_spectrograms(self) -> None:
         self._serial += 1  # a tile still being computed is dropped when it arrives
-        if self._worker is not None:
-            self._worker.cancel()
+        if self.worker is not None:
+            self.worker.cancel()
         self.tiles = None
         if self.w.song is not None:
             self.w.mix_spec.set_spectrogram(self.w.song.spectrogram, self.w.levels)
@@ -122,13 +122,13 @@ class TimelineController(QObject):
     def forget_tiles(self) -> None:
         """A new song: forget tiles of the old one (its view is reset to fit by the caller)."""
         self._serial += 1
-        if self._worker is not None:
-            self._worker.cancel()
+        if self.worker is not None:
+            self.worker.cancel()
         self.tiles = None
 
     def retile(self) -> None:
         """The stem images were replaced by whole-song ones: draw tiles again if zoomed in."""
-        if self.tiles is not None or self._worker is not None:
+        if self.tiles is not None or self.worker is not None:
             self.tiles = None
             self._serial += 1
             self.w._detail_timer.start()
