@@ -73,17 +73,22 @@ class ExportController(QObject):
         self.w.runner.start(w)
         self.w._update_actions()
 
-    def _on_exported(self, written: list) -> None:
+    def _announce(self, written: list, status: Callable[[Any], str], message: Callable[[Any], str]) -> None:
+        """Say in the status line where the files went and, when any were written, offer to open the folder."""
         folder = written[0].parent if written else None
-        audio = [p for p in written if p.suffix in (".wav", ".flac")]
-        self.w.status(f"Exported {len(audio)} audio files to {folder}")
+        self.w.status(status(folder))
         if folder is not None:
             self.w.show_message(
                 "export",
                 "info",
-                f"Exported {len(audio)} audio files to <b>{folder}</b>.",
+                message(folder),
                 action=("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))),
             )
+
+    def _on_exported(self, written: list) -> None:
+        n_audio = sum(p.suffix in (".wav", ".flac") for p in written)
+        self._announce(written, lambda folder: f"Exported {n_audio} audio files to {folder}",
+                       lambda folder: f"Exported {n_audio} audio files to <b>{folder}</b>.")
         self.w.export_finished.emit(written)
 
     def export_teaching_report(self) -> None:
@@ -94,12 +99,5 @@ class ExportController(QObject):
         )
 
     def on_teaching_report(self, written: list) -> None:
-        folder = written[0].parent if written else None
-        self.w.status(f"Teaching report: {len(written)} files written to {folder}")
-        if folder is not None:
-            self.w.show_message(
-                "export",
-                "info",
-                f"Teaching report written to <b>{folder}</b> ({len(written) - 1} PNGs and a CSV).",
-                action=("Open folder", lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))),
-            )
+        self._announce(written, lambda folder: f"Teaching report: {len(written)} files written to {folder}",
+                       lambda folder: f"Teaching report written to <b>{folder}</b> ({len(written) - 1} PNGs and a CSV).")
