@@ -85,6 +85,9 @@ class ExcerptSource:
                 raise TrainingError(f"{root}: no such data set; make one with `stemlab make-data --out {root}`")
             self.sets.append(MultitrackDataset(root))
         self.sources = list(cfg.sources)
+        # each stem's lowest random gain in dB (the highest is +gain_db for all)
+        self.gain_low_db = np.array([-cfg.gain_db - (cfg.quiet_db if s in cfg.quiet_sources else 0.0)
+                                     for s in self.sources])
         for ds in self.sets:
             if list(ds.sources) != self.sources:
                 raise TrainingError(f"{ds.root}: its sources {list(ds.sources)} differ from the run's {self.sources}")
@@ -160,8 +163,7 @@ class ExcerptSource:
                 stems[j] = self.stem(ds_j, e_j, s, start_j, n)
                 labels[j] = self.labels(ds_j, e_j, s, start_j // hop, n_frames)
                 known[j] = True
-            low = np.array([-cfg.gain_db - (cfg.quiet_db if s in cfg.quiet_sources else 0.0) for s in self.sources])
-            gains = 10.0 ** (rng.uniform(low, cfg.gain_db) / 20.0)
+            gains = 10.0 ** (rng.uniform(self.gain_low_db, cfg.gain_db) / 20.0)
             stems *= gains[:, None, None].astype(np.float32)
             swap = rng.random(n_src) < cfg.swap_prob
             stems[swap] = stems[swap][:, ::-1]
