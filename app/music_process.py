@@ -32,21 +32,22 @@ def _child(conn: Any) -> None:
     from engine.music import analyse
 
     analyse(np.random.default_rng(0).standard_normal(4 * 22050).astype(np.float32) * 0.1, 22050)  # compile
-    conn.send(("ready", 0, None))
-    while True:
-        try:
+    # A closed pipe, on any send or receive, means the app has gone (or stopped this child): end quietly.
+    try:
+        conn.send(("ready", 0, None))
+        while True:
             msg = conn.recv()
-        except (EOFError, OSError):
-            return
-        if msg is None:
-            return
-        _, job, sample_rate = msg
-        data = conn.recv_bytes()
-        try:
-            x = np.frombuffer(data, dtype=np.float32)
-            conn.send(("done", job, analyse(x, int(sample_rate))))
-        except Exception as exc:  # noqa: BLE001 (any failure becomes one message for the user, not a dead child)
-            conn.send(("error", job, f"{type(exc).__name__}: {exc}"))
+            if msg is None:
+                return
+            _, job, sample_rate = msg
+            data = conn.recv_bytes()
+            try:
+                reply = ("done", job, analyse(np.frombuffer(data, dtype=np.float32), int(sample_rate)))
+            except Exception as exc:  # noqa: BLE001 (any failure becomes one message for the user, not a dead child)
+                reply = ("error", job, f"{type(exc).__name__}: {exc}")
+            conn.send(reply)
+    except (EOFError, OSError):  # BrokenPipeError is an OSError
+        return
 
 
 class MusicProcess:
