@@ -86,17 +86,26 @@ def test_songs_render_with_no_fonts_no_espeak_and_no_mma(monkeypatch: pytest.Mon
 
 
 def test_the_pack_is_two_halves_and_comes_back(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
-    from training.run.resume_pack import factor, lo_path, pack, unfactor, unpack
+    from training.run.resume_pack import ema_path, factor, lo_path, pack, unfactor, unpack
     from training.run.trainer import Trainer
 
-    Trainer(tiny_config(tiny_sets, tmp_path / "a", val_set=None, max_steps=3), progress=False).run()
+    Trainer(tiny_config(tiny_sets, tmp_path / "a", val_set=None, max_steps=3, ema_decay=0.5), progress=False).run()
     full = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     packed = pack(tmp_path / "a", tmp_path / "packed.pt")
-    assert lo_path(packed).exists()
+    assert lo_path(packed).exists() and ema_path(packed).exists()
     unpack(packed, tmp_path / "b")
     back = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     for k, w in full["model"].items():
         assert torch.equal(back["model"][k], w)  # bit for bit
+    # the weights' average comes back within bfloat16 rounding of its (small) difference from the weights
+    assert set(back["ema"]) == set(full["ema"])
+    for k, e in full["ema"].items():
+        if e.dtype.is_floating_point:
+            d = (e - full["model"][k].float()).abs()
+            assert torch.all((back["ema"][k] - e).abs() <= d / 128 + 1e-12), k
+        else:
+            assert torch.equal(back["ema"][k], e)
+    assert any(not torch.equal(e, full["model"][k].float()) for k, e in full["ema"].items() if e.dtype.is_floating_point)
     for i, s in full["optimizer"]["state"].items():
         v, v2 = s["exp_avg_sq"], back["optimizer"]["state"][i]["exp_avg_sq"]
         assert v2.shape == v.shape and torch.all(v2 >= 0)
@@ -123,7 +132,7 @@ def test_the_gpu_burst_dry_run_on_this_cpu(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     files = sorted(p.name for p in out.iterdir())
     assert files == ["iass-burst.json", "iass-burst.safetensors", "log.jsonl", "report.json", "report.md",
-                     "resume.pt", "resume.pt.lo"]
+                     "resume.pt", "resume.pt.ema", "resume.pt.lo"]
     assert all((out / f).stat().st_size < 16 * MIB for f in files)
     report = json.loads((out / "report.json").read_text())
     assert report["device"] == "cpu" and report["steps"] > 0 and report["songs_rendered"] >= 2

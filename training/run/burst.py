@@ -343,8 +343,9 @@ def run_burst(out: Path, minutes: float, device: str = "auto", workers: int = 0,
              f"({report['timing']['realtime_factor']}x real time)")
 
         packed = slim.pack(run_dir, work / "resume.pt")
-        for p in (packed, slim.lo_path(packed)):
-            shutil.copy(p, out / p.name)
+        for p in (packed, slim.lo_path(packed), slim.ema_path(packed)):
+            if p.exists():
+                shutil.copy(p, out / p.name)
         shutil.copy(run_dir / "log.jsonl", out / "log.jsonl")
     finally:
         if pool is not None:
