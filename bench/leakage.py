@@ -1,0 +1,121 @@
+"""Where a stem's error comes from, per frequency band: which other instruments leak into it and how much of
+it the model misses, on the benchmark (issue 11's diagnostic for the stems that score below silence).
+
+    python bench/leakage.py [--model resources/models/iass.json] [--stem bass] [--set data/benchmark] [--write]
+
+The engine's estimate of a stem is a real mask on the mixture's STFT, E = M X with X = sum of the sources
+S_j, so its error splits exactly into what the mask lets through of every other source, M S_j, and what it
+holds back of the stem itself, (1 - M) S_stem. M is read back from the gated estimate as |E| / |X| (on the
+same 2048 / 512 STFT, clipped at 1.5), summed per band over the excerpts where the stem plays, and shown
+in dB against the stem's whole true energy: a row at -10 dB in a band costs as much as an estimate that
+is 10 dB off everywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import write_section  # noqa: E402
+
+BANDS_HZ = (0, 60, 120, 250, 500, 1000, 2000, 22050)
+N_FFT, HOP = 2048, 512
+
+
+def _stft(x: np.ndarray) -> np.ndarray:
+    import torch
+
+    return torch.stft(torch.from_numpy(np.ascontiguousarray(x)), N_FFT, HOP, window=torch.hann_window(N_FFT),
+                      return_complex=True).numpy()
+
+
+def leakage(model: str, set_dir: Path, stem: str) -> tuple[dict[str, np.ndarray], int]:
+    """Energies per band (summed over excerpts where `stem` plays): "true", "leak <source>", "missed"."""
+    import soundfile as sf
+
+    from engine.separator import Separator
+
+    sep = Separator.load(model, device="cpu")
+    if stem not in sep.sources:
+        raise SystemExit(f"leakage: the model has no stem {stem!r} (it has {', '.join(sep.sources)})")
+    freqs = np.fft.rfftfreq(N_FFT, 1.0 / sep.sample_rate)
+    bands = [(freqs >= lo) & (freqs < hi) for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])]
+    rows = {"true": np.zeros(len(bands))}
+    rows.update({f"leak {s}": np.zeros(len(bands)) for s in sep.sources if s != stem})
+    rows["missed"] = np.zeros(len(bands))
+    count = 0
+    for song in sorted((set_dir / "songs").iterdir()):
+        stems = {}
+        for s in sep.sources:
+            f = song / f"{s}.flac"
+            if f.exists():
+                audio, _ = sf.read(f, dtype="float32", always_2d=True)
+                stems[s] = audio.T
+        if stem not in stems or np.abs(stems[stem]).max() < 1e-4:
+            continue
+        n = max(a.shape[1] for a in stems.values())
+        stems = {s: np.pad(a, ((0, 0), (0, n - a.shape[1]))) for s, a in stems.items()}
+        mix = sum(stems.values())
+        est = sep.separate(mix, sep.sample_rate).stems[sep.sources.index(stem)]
+        X = _stft(mix)
+        mask = np.minimum(np.abs(_stft(est)) / (np.abs(X) + 1e-8), 1.5)
+        spectra = {s: _stft(a) for s, a in stems.items()}
+        for b, sel in enumerate(bands):
+            target = spectra[stem][:, sel]
+            rows["true"][b] += float((np.abs(target) ** 2).sum())
+            rows["missed"][b] += float((np.abs((1 - mask[:, sel]) * target) ** 2).sum())
+            for s, spec in spectra.items():
+                if s != stem:
+                    rows[f"leak {s}"][b] += float((np.abs(mask[:, sel] * spec[:, sel]) ** 2).sum())
+        count += 1
+    return rows, count
+
+
+def table(rows: dict[str, np.ndarray], count: int, stem: str) -> str:
+    ref = max(rows["true"].sum(), 1e-20)
+    heads = [f"{lo}-{hi} Hz" for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])]
+    out = ["| " + stem + " | " + " | ".join(heads) + " | all bands |", "| --- " * (len(heads) + 2) + "|"]
+
+    def db(x: float) -> str:
+        return f"{10 * np.log10(x / ref):.1f}" if x > ref * 1e-12 else "-"
+
+    for name, v in rows.items():
+        out.append(f"| {name} | " + " | ".join(db(x) for x in v) + f" | {db(v.sum())} |")
+    return "\n".join(out) + f"\n\n{count} excerpts where {stem} plays; dB against the stem's whole true energy."
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="bundled")
+    ap.add_argument("--stem", action="append", help="stem(s) to analyse (default: bass)")
+    ap.add_argument("--set", type=Path, default=ROOT / "data" / "benchmark")
+    ap.add_argument("--label", default=None, help="the model's name in the section (default: the --model)")
+    ap.add_argument("--write", action="store_true", help="write the section 'leakage' of docs/BENCHMARKS.md")
+    args = ap.parse_args(argv)
+    if not (args.set / "songs").is_dir():
+        print(f"leakage: {args.set} holds no songs/ (stemlab make-benchmark --out {args.set})", file=sys.stderr)
+        return 2
+    parts = []
+    for stem in args.stem or ["bass"]:
+        rows, count = leakage(args.model, args.set, stem)
+        parts.append(table(rows, count, stem))
+        print(parts[-1] + "\n")
+    if args.write:
+        argv_text = " ".join(sys.argv[1:] if argv is None else argv)
+        body = ("## Where a stem's error comes from, per band (issue 11)\n\n"
+                f"Model `{args.label or args.model}` on `{args.set.name}`. Per band: the stem's true energy, what the "
+                "mask lets through of every other source, and what it holds back of the stem (the error is "
+                "exactly their sum before the inverse STFT).\n\n" + "\n\n".join(parts) +
+                f"\n\nCommand: `python bench/leakage.py {argv_text}`")
+        write_section("leakage", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
