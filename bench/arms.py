@@ -83,10 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     while pending or running:
         while pending and len(running) < args.parallel:
             label, out, cmd = pending.pop(0)
-            log = open(out / "arm.log", "a")
             print(f"arms: {label}: {shlex.join(cmd)}", flush=True)
-            running.append((label, out, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT),
-                            time.time(), step_of(out / "checkpoint.pt")))
+            with open(out / "arm.log", "a") as log:  # the child keeps its own copy of the file
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            running.append((label, out, proc, time.time(), step_of(out / "checkpoint.pt")))
         time.sleep(5)
         for item in list(running):
             label, out, proc, t0, s0 = item

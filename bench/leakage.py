@@ -14,6 +14,7 @@ is 10 dB off everywhere.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import write_section  # noqa: E402
+from bench.common import write_section
 
 BANDS_HZ = (0, 60, 120, 250, 500, 1000, 2000, 22050)
 N_FFT, HOP = 2048, 512
@@ -45,7 +46,7 @@ def leakage(model: str, set_dir: Path, stem: str) -> tuple[dict[str, np.ndarray]
     if stem not in sep.sources:
         raise SystemExit(f"leakage: the model has no stem {stem!r} (it has {', '.join(sep.sources)})")
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sep.sample_rate)
-    bands = [(freqs >= lo) & (freqs < hi) for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])]
+    bands = [(freqs >= lo) & (freqs < hi) for lo, hi in itertools.pairwise(BANDS_HZ)]
     rows = {"true": np.zeros(len(bands))}
     rows.update({f"leak {s}": np.zeros(len(bands)) for s in sep.sources if s != stem})
     rows["missed"] = np.zeros(len(bands))
@@ -79,7 +80,7 @@ def leakage(model: str, set_dir: Path, stem: str) -> tuple[dict[str, np.ndarray]
 
 def table(rows: dict[str, np.ndarray], count: int, stem: str) -> str:
     ref = max(rows["true"].sum(), 1e-20)
-    heads = [f"{lo}-{hi} Hz" for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])]
+    heads = [f"{lo}-{hi} Hz" for lo, hi in itertools.pairwise(BANDS_HZ)]
     out = ["| " + stem + " | " + " | ".join(heads) + " | all bands |", "| --- " * (len(heads) + 2) + "|"]
 
     def db(x: float) -> str:
