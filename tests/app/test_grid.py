@@ -157,10 +157,19 @@ def test_tempo_metre_and_key_appear_in_the_song_info_measured_off_the_gui_thread
     w = window
     open_song(qtbot, w, click_120)
     assert "analysing" in w.master.music_label.text()  # the song is on screen before its analysis
-    w.stall.start()
+    # The event loop keeps running while the analysis is measured: a 10 ms timer goes on ticking (a loop
+    # blocked by the analysis would deliver at most one coalesced tick). A count, not a wall-clock bound:
+    # the longest stall is measured by bench/app.py.
+    from PySide6.QtCore import QTimer
+
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.setInterval(10)
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start()
     with qtbot.waitSignal(w.grid.analysed, timeout=WAIT) as blocker:
         pass
-    stall_ms = w.stall.stop()
+    timer.stop()
     info = blocker.args[0]
     assert threads and threads[0] is not threading.main_thread()
     assert abs(info.tempo_bpm / 120.0 - 1) < 0.04, info.tempo_bpm
@@ -168,7 +177,7 @@ def test_tempo_metre_and_key_appear_in_the_song_info_measured_off_the_gui_thread
     text = w.master.music_label.text()
     assert text.startswith(f"{info.tempo_bpm:.1f} BPM") and "4/4" in text and "A minor" in text
     assert "engine.music" in w.master.music_label.toolTip()
-    assert stall_ms < 100.0, f"the event loop stalled {stall_ms:.0f} ms during the analysis"
+    assert len(ticks) >= 3, f"the event loop ran {len(ticks)} timer ticks during the analysis"
     # the grid is on the waveform and the mix's spectrogram, and paints lines for the view
     assert len(w.grid.items) == 2
     for item in w.grid.items:
