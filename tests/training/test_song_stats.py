@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,7 +16,7 @@ from training.datasets import make_data
 from training.errors import DataGenerationError
 from training.songs import stats as song_stats
 from training.songs.compose import compose
-from training.songs.model import Note, Section, Track
+from training.songs.model import Note, Section, Song, Track
 from training.songs.parts import sustain_pedal
 from training.synthesis import render
 
@@ -93,3 +94,49 @@ def test_a_set_from_the_earlier_generator_is_not_extended(tmp_path: Path) -> Non
     with pytest.raises(DataGenerationError, match="other settings"):
         make_data.make_data(0.01, str(out), seed=1, workers=1, progress=False)
 
+
+
+@pytest.fixture(scope="module")
+def thirty_songs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Song, dict[str, Any]]]:
+    """Thirty generated songs (notes only, no audio) with their statistics as read back from MIDI."""
+    from training.songs.midi import write_midi
+
+    path = tmp_path_factory.mktemp("songs") / "song.mid"
+    out = []
+    for i in range(30):
+        song = compose(make_data.song_seed(11, i))
+        write_midi(song, path)
+        out.append((song, song_stats.midi_song_stats(pretty_midi.PrettyMIDI(str(path)))))
+    return out
+
+
+def test_generated_parts_reach_the_registers_of_real_songs(thirty_songs: list[tuple[Song, dict[str, Any]]]) -> None:
+    # Real songs (openmsx): bass median pitch 42 (34-58), "other" 62 (51-72), much of it below middle C.
+    tracks = [t for song, _ in thirty_songs for t in song.tracks if t.notes and not t.is_drum]
+    bass = [float(np.median([n.pitch for n in t.notes])) for t in tracks if t.stem == "bass"]
+    other = [float(np.median([n.pitch for n in t.notes])) for t in tracks if t.stem == "other"]
+    assert np.median(bass) > 40
+    assert np.mean(np.array(bass) >= 45) >= 0.15  # some bass lines play in the high register
+    assert np.mean(np.array(other) < 60) >= 0.2  # "other" parts in the low middle
+    assert min(other) < 55 and max(other) > 66  # ... and still high ones
+
+
+def test_generated_parts_are_short_busy_and_thin_like_real_ones(thirty_songs: list[tuple[Song, dict[str, Any]]]) -> None:
+    stats = [st for _, st in thirty_songs]
+    bass_notes = [n.end_s - n.start_s for song, _ in thirty_songs for t in song.tracks if t.stem == "bass" for n in t.notes]
+    assert np.median(bass_notes) < 0.3  # real median 0.2 s
+    piano = [st["stems"]["piano"] for st in stats if "piano" in st["stems"]]
+    assert np.median([p["polyphony"] for p in piano]) < 3  # real 2.2
+    assert max(p["parts"] for p in piano) >= 2  # the hands are written apart now and then
+    # Real songs seldom have guitar with keys or "other" at once (median 0.02 of the guitar's time).
+    assert np.median([st["guitar_with_keys"] for st in stats if "guitar" in st["stems"]]) < 0.45
+
+
+def test_part_programs_stay_in_their_stems(thirty_songs: list[tuple[Song, dict[str, Any]]]) -> None:
+    from training.songs.model import COUNTER_CHOICES, stem_for_program
+
+    assert all(stem_for_program(p, False) == "other" for p in COUNTER_CHOICES)
+    for song, _ in thirty_songs:
+        for t in song.tracks:
+            if not t.is_drum and t.stem != "vocals":
+                assert stem_for_program(t.program, False) == t.stem, (t.name, t.program)

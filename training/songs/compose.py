@@ -12,11 +12,22 @@ import numpy as np
 
 from training.songs.form import SECTION_ENERGY, Clock, arrangement, plan_song
 from training.songs.grooves import mma_accompaniment, redraw_program
-from training.songs.model import CHOIR_CHOICES, LEAD_CHOICES, PAD_CHOICES, TAIL_S, Section, Song, Track, weighted_choice
+from training.songs.model import (
+    CHOIR_CHOICES,
+    COUNTER_CHOICES,
+    LEAD_CHOICES,
+    PAD_CHOICES,
+    TAIL_S,
+    Section,
+    Song,
+    Track,
+    weighted_choice,
+)
 from training.songs.parts import (
     PartWriter,
     humanised_velocity,
     monophonic,
+    split_hands,
     write_arp,
     write_bass,
     write_drums,
@@ -83,6 +94,7 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
     human_ms = float(rng.uniform(3, 14))
     pw = PartWriter(rng, clock, metre, sections, chord_q, key_root, mode, human_ms)
     arr = arrangement(rng, sections)
+    _guitar_or_keys(rng, sections, arr)
     tracks: list[Track] = []
     generator = "native"
     groove = None
@@ -107,7 +119,10 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
             t.notes = keep
             if not t.is_drum:
                 t.program = redraw_program(rng, t.program, t.stem)
+                _rearticulate(rng, t)
             tracks.append(t)
+            if t.stem == "piano" and rng.random() < 0.4:
+                tracks.append(split_hands(t))
     have = {t.stem for t in tracks if t.notes}
     roles_native = generator == "native"
 
@@ -123,16 +138,31 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
             tracks.append(t2)
     if any(arr["piano"]) and ("piano" not in have or rng.random() < 0.2):
         tracks.append(write_piano(pw, plan.style, arr["piano"]))
+        if rng.random() < 0.5:
+            tracks.append(split_hands(tracks[-1]))
     if any(arr["other"]) and ("other" not in have or rng.random() < 0.5):
         n_other = int(rng.choice([1, 1, 2, 2, 3]))
-        kinds = list(rng.choice(["pad", "lead", "arp", "stabs"], size=n_other, replace=False,
-                                p=[0.4, 0.3, 0.2, 0.1]))
+        # Version 3: fewer held pads, more lines, and "counter", a line in the low middle (36-72).
+        kinds = list(rng.choice(["pad", "lead", "arp", "stabs", "counter"], size=n_other, replace=False,
+                                p=[0.22, 0.28, 0.17, 0.1, 0.23]))
         for kind in kinds:
             flags = [f and rng.random() < 0.8 for f in arr["other"]]
             if not any(flags):
                 flags = list(arr["other"])
             if kind == "pad":
-                tracks.append(write_pad(pw, flags, PAD_CHOICES, "other", "pad"))
+                low = int(rng.integers(42, 66))
+                pulse = None if rng.random() < 0.45 else float(rng.choice([0.5, 1.0, 1.0, 2.0]))
+                tracks.append(write_pad(pw, flags, PAD_CHOICES, "other", "pad", low, low + int(rng.integers(14, 27)),
+                                        pulse, (2, 3) if rng.random() < 0.5 else (3, 4)))
+            elif kind == "counter":
+                prog = weighted_choice(rng, COUNTER_CHOICES)
+                lo = int(rng.integers(38, 54))
+                mel = write_melody(pw, flags, lo, lo + int(rng.integers(14, 30)), float(rng.uniform(1.0, 2.4)), 2)
+                art = float(rng.uniform(0.4, 0.95))
+                t = Track("counter", "other", prog)
+                for o, d, p, sname in monophonic(mel):
+                    t.notes.append(pw.note(o, d * art, p, humanised_velocity(rng, 86, SECTION_ENERGY[sname])))
+                tracks.append(t)
             elif kind == "arp":
                 tracks.append(write_arp(pw, flags))
             elif kind == "stabs":
@@ -143,11 +173,12 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
                 if not any(lead_flags):
                     lead_flags = flags
                 prog = weighted_choice(rng, LEAD_CHOICES)
-                lo = 60 if prog not in (71, 57, 58) else 50
-                mel = write_melody(pw, lead_flags, lo, lo + 19, float(rng.uniform(0.6, 1.6)), 2)
+                lo = int(rng.integers(52, 70)) if prog not in (71, 57, 58) else int(rng.integers(42, 52))
+                mel = write_melody(pw, lead_flags, lo, lo + int(rng.integers(16, 30)), float(rng.uniform(0.8, 2.4)), 2)
+                art = float(rng.uniform(0.45, 0.95))
                 t = Track("lead", "other", prog)
                 for o, d, p, sname in monophonic(mel):
-                    t.notes.append(pw.note(o, d * 0.95, p, humanised_velocity(rng, 92, SECTION_ENERGY[sname])))
+                    t.notes.append(pw.note(o, d * art, p, humanised_velocity(rng, 92, SECTION_ENERGY[sname])))
                 tracks.append(t)
 
     # The sung line, and sometimes a choir behind it.
@@ -184,6 +215,67 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
                 chords=[(clock.t(s), clock.t(e), c) for s, e, c in chord_q], tracks=tracks,
                 vocal_notes=vocal_notes, voice=voice, duration_s=duration_s, generator=generator, groove=groove,
                 style=plan.style)
+
+
+def _guitar_or_keys(rng: np.random.Generator, sections: list[Section], arr: dict[str, list[bool]]) -> None:
+    """Real songs rarely have guitar and keys at once (song_stats: guitar time with piano or other, median
+    0.02): half the songs with guitar and piano keep only one of them, and in most songs with guitar and
+    keys left, each section type gets the guitar or the keys (piano and other), now and then both.
+    Changes arr in place; a stem may end up playing nowhere."""
+    keys = ("piano", "other")
+    if any(arr["guitar"]) and any(arr["piano"]) and rng.random() < 0.5:
+        drop = "guitar" if rng.random() < 0.5 else "piano"
+        arr[drop] = [False] * len(sections)
+    if not any(arr["guitar"]) or not any(any(arr[k]) for k in keys) or rng.random() < 0.35:
+        return
+    choice: dict[str, str] = {}
+    for i, sec in enumerate(sections):
+        if not (arr["guitar"][i] and any(arr[k][i] for k in keys)):
+            continue
+        if sec.name not in choice:
+            choice[sec.name] = str(rng.choice(["guitar", "keys", "both"], p=[0.4, 0.4, 0.2]))
+        if choice[sec.name] == "guitar":
+            for k in keys:
+                arr[k][i] = False
+        elif choice[sec.name] == "keys":
+            arr["guitar"][i] = False
+
+
+def _rearticulate(rng: np.random.Generator, t: Track) -> None:
+    """mma's parts hold their notes long, play full chords and sit high: most get a shorter articulation,
+    many keep only two or three notes of each chord, and some high keyboard, guitar or "other" parts move
+    an octave down, some low bass parts an octave up."""
+    if not t.notes:
+        return
+    if t.stem in ("piano", "guitar", "other") and rng.random() < 0.6:
+        keep_n = int(rng.choice([1, 2, 2, 3]))
+        t.notes.sort(key=lambda n: (n.start_s, n.pitch))
+        thinned: list[Any] = []
+        group: list[Any] = []
+        for n in t.notes + [None]:
+            if n is not None and group and n.start_s - group[0].start_s < 0.03:
+                group.append(n)
+                continue
+            if group:  # the top notes of the chord, and its bass note where more than one is kept
+                thinned.extend(group[-keep_n:] if keep_n == 1 or len(group) <= keep_n
+                               else [group[0]] + group[len(group) - keep_n + 1:])
+            group = [n] if n is not None else []
+        t.notes = thinned
+    if t.stem in ("piano", "guitar", "other") and rng.random() < 0.7:
+        f = float(rng.uniform(0.3, 0.85))
+        for n in t.notes:
+            n.end_s = n.start_s + max(0.06, (n.end_s - n.start_s) * f)
+    med = float(np.median([n.pitch for n in t.notes]))
+    lowest = min(n.pitch for n in t.notes)
+    if t.stem in ("piano", "guitar", "other") and med > (64 if t.stem == "other" else 58) and lowest >= 40 \
+            and rng.random() < 0.5:
+        shift = -12
+    elif t.stem == "bass" and med < 45 and rng.random() < 0.4:
+        shift = 12
+    else:
+        return
+    for n in t.notes:
+        n.pitch += shift
 
 
 def _section_index(sections: list[Section], t: float) -> int:

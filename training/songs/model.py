@@ -55,6 +55,10 @@ ARP_CHOICES: dict[int, float] = {8: 1, 9: 1, 10: 0.7, 11: 1.5, 12: 1.5, 13: 1, 1
                 81: 0.8, 62: 0.6, 63: 0.6, 38: 0.0}
 STAB_CHOICES: dict[int, float] = {61: 2, 62: 1, 56: 1, 57: 1, 16: 1, 48: 0.5, 63: 1}
 CHOIR_CHOICES: dict[int, float] = {52: 3, 53: 3, 54: 1}
+# Low-middle lines in the "other" stem (cello, contrabass, strings, brass, bassoon, clarinet, horn, synth
+# leads and brass): real songs' "other" parts often share the bass and piano's register.
+COUNTER_CHOICES: dict[int, float] = {42: 3, 43: 0.8, 48: 1.5, 49: 0.8, 57: 2, 58: 1, 60: 1.5, 61: 1, 70: 2, 71: 1.5,
+                    68: 0.6, 62: 1, 81: 1, 87: 1, 19: 0.6, 16: 0.6}
 
 
 def weighted_choice(rng: np.random.Generator, table: Mapping[int, float]) -> int:

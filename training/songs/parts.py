@@ -188,14 +188,19 @@ def write_bass(pw: PartWriter, style: str, present: list[bool], kick_steps: list
     rng = pw.rng
     prog = weighted_choice(rng, BASS_CHOICES)
     track = Track("bass", "bass", prog)
-    # Real songs' bass lines sit higher and move faster than roots on the beat (DATA.md, song_stats):
-    # a third of the parts play an octave up, and "busy" lines run in eighths and sixteenths.
-    low, high = (28, 52) if rng.random() < 0.65 else (36, 62)
+    # Real songs' bass lines sit higher and move faster than roots on the beat (DATA.md, song_stats:
+    # median pitch 42, 34-58 over songs; 4.9 onsets/s; notes of 0.2 s). The register is drawn from three:
+    # the low octave, one up, and a high melodic register (up to E4) that real chiptune-like basses use.
+    r = rng.random()
+    low, high = (28, 52) if r < 0.4 else ((36, 62) if r < 0.75 else (43, 67))
     kinds = ["roots", "eighths", "root_fifth", "synco", "walk", "busy"]
-    w = {"jazz": [0, 0, 1, 0, 6, 1], "shuffle": [1, 1, 2, 1, 2, 1], "funk": [0, 1, 1, 5, 0, 3], "ballad": [4, 0, 2, 1, 0, 0.5],
-         "electronic": [1, 4, 1, 2, 0, 2], "rock": [1, 4, 2, 1, 0, 2]}.get(style, [2, 2, 3, 2, 0.3, 2.5])
+    w = {"jazz": [0, 0, 1, 0, 6, 1.5], "shuffle": [1, 1, 2, 1, 2, 1.5], "funk": [0, 1, 1, 5, 0, 4], "ballad": [3, 1, 2, 1, 0, 1],
+         "electronic": [0.5, 4, 1, 2, 0, 3], "rock": [0.5, 4, 2, 1, 0, 3]}.get(style, [1, 2.5, 2.5, 2, 0.3, 4])
     kind_by_section: dict[str, str] = {}
-    legato = float(rng.uniform(0.35, 0.95))
+    # The articulation: how much of each step a note holds. Real bass notes are short (0.15-0.32 s).
+    legato = float(rng.uniform(0.25, 0.9))
+    # Now and then a part adds a fifth or octave above on strong beats (real bass polyphony 1.1, to 1.9).
+    double_stops = float(rng.choice([0.0, 0.0, 0.0, 0.15, 0.35]))
     scale = pw.scale_pitches(low, high)
     for si, sec in enumerate(pw.sections):
         if not present[si]:
@@ -270,6 +275,14 @@ def write_bass(pw: PartWriter, style: str, present: list[bool], kick_steps: list
                                                pitch, humanised_velocity(rng, 92, sec.energy)))
                 q = bar_q0 + pw.metre.bar_q
             prev = root
+    if double_stops > 0:
+        extra = []
+        for n in track.notes:
+            if rng.random() < double_stops:
+                p = n.pitch + (7 if rng.random() < 0.6 else 12)
+                if p <= high + 5:
+                    extra.append(Note(n.start_s, n.end_s, p, max(1, n.velocity - 10)))
+        track.notes.extend(extra)
     return track
 
 
@@ -294,8 +307,9 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
     # Real songs' guitars mostly play one or two notes at a time (song_stats: polyphony 1.5 against the
     # strummed chords' 3.8), hence "line": a single-note melodic part in the guitar's middle register.
     kinds = ["strum", "arpeggio", "power", "skank", "riff", "line"]
-    w = {"rock": [2, 1, 4, 0, 1.5, 2], "funk": [1, 0, 0, 3, 2, 1.5], "folk": [5, 3, 0, 0, 0, 1], "ballad": [2, 4, 0, 0, 0.5, 1.5],
-         "waltz": [2, 3, 0, 0, 0, 1], "latin": [2, 2, 0, 1, 1, 2], "jazz": [3, 2, 0, 0, 0.5, 3]}.get(style, [3, 2, 1.5, 0.7, 1, 3])
+    # Version 3 draws lines and riffs more often, and everything a little lower (real median pitch 53.5).
+    w = {"rock": [1.5, 1, 3, 0, 2.5, 3], "funk": [1, 0, 0, 3, 2.5, 2.5], "folk": [4, 3, 0, 0, 0.5, 2], "ballad": [1.5, 3, 0, 0, 1, 2.5],
+         "waltz": [2, 3, 0, 0, 0.5, 2], "latin": [1.5, 2, 0, 1, 1.5, 3], "jazz": [2, 2, 0, 0, 1, 4]}.get(style, [2, 2, 1.5, 0.7, 2, 4])
     ww = np.array(w, dtype=float)
     kind = kinds[int(rng.choice(len(kinds), p=ww / ww.sum()))]
     if kind == "power":
@@ -305,12 +319,15 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
     else:
         prog = weighted_choice(rng, GUITAR_CLEAN)
     track = Track("guitar", "guitar", prog, source="native:" + kind)
+    # The part's articulation: real guitar notes are short (median 0.19 s).
+    art = float(rng.uniform(0.3, 0.95))
     if kind == "line":
-        lo = int(rng.integers(45, 57))
-        mel = write_melody(pw, present, lo, lo + int(rng.integers(12, 20)), float(rng.uniform(0.8, 1.8)), 2)
+        lo = int(rng.integers(38, 52))
+        mel = write_melody(pw, present, lo, lo + int(rng.integers(14, 30)), float(rng.uniform(0.9, 2.2)), 2)
         for o, d, p, sname in monophonic(mel):
-            track.notes.append(pw.note(o, d * float(rng.uniform(0.5, 0.95)), p, humanised_velocity(rng, 84, SECTION_ENERGY[sname])))
+            track.notes.append(pw.note(o, d * art, p, humanised_velocity(rng, 84, SECTION_ENERGY[sname])))
         return track
+    v_low = int(rng.integers(36, 46))
     rhythm = _rhythm(rng, pw.metre, float(rng.uniform(0.3, 0.85)))
     strum_ms = float(rng.uniform(6, 22)) / 1000.0
     prev: list[int] | None = None
@@ -324,20 +341,20 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
             if kind == "strum":
                 for k, (o, d) in enumerate(rhythm):
                     chord = pw.chord_at(bar_q + o)
-                    v = _voicing(chord, 40, 71, int(rng.choice([4, 5, 6])), prev)
+                    v = _voicing(chord, v_low, v_low + 26, int(rng.choice([3, 4, 4, 5])), prev)
                     prev = v
                     down = (o % 1.0) == 0
                     order = v if down else v[::-1]
                     base = humanised_velocity(rng, 88 if down else 70, sec.energy)
                     for j, p in enumerate(order):
-                        n = pw.note(bar_q + o, d * 0.95, p, base - 2 * j)
+                        n = pw.note(bar_q + o, d * art, p, base - 2 * j)
                         n.start_s += j * strum_ms
                         n.end_s = max(n.end_s, n.start_s + 0.05)
                         track.notes.append(n)
             elif kind == "arpeggio":
                 step = 0.5 if rng.random() < 0.8 or pw.metre.name == "6/8" else 0.25
                 chord = pw.chord_at(bar_q)
-                v = _voicing(chord, 45, 76, 4, prev)
+                v = _voicing(chord, v_low + 2, v_low + 30, 4, prev)
                 prev = v
                 pattern = [0, 1, 2, 3, 2, 1] if rng.random() < 0.5 else [0, 2, 1, 3]
                 q = 0.0
@@ -345,10 +362,10 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
                 while q < pw.metre.bar_q - 1e-6:
                     chord = pw.chord_at(bar_q + q)
                     if chord.pitch_classes()[0] != v[0] % 12 and q > 0 and (q % 2 == 0):
-                        v = _voicing(chord, 45, 76, 4, prev)
+                        v = _voicing(chord, v_low + 2, v_low + 30, 4, prev)
                         prev = v
                     p = v[pattern[i % len(pattern)] % len(v)]
-                    track.notes.append(pw.note(bar_q + q, step * 2.5, p, humanised_velocity(rng, 78, sec.energy)))
+                    track.notes.append(pw.note(bar_q + q, step * (0.8 + 1.7 * art), p, humanised_velocity(rng, 78, sec.energy)))
                     q += step
                     i += 1
             elif kind == "power":
@@ -371,7 +388,7 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
                         track.notes.append(pw.note(bar_q + float(beat), 0.2, p, humanised_velocity(rng, 85, sec.energy)))
             else:  # riff on chord root + scale offsets
                 chord = pw.chord_at(bar_q)
-                r = _root_in(chord, 45, 57)
+                r = _root_in(chord, 40, 52)
                 for k, o in enumerate(riff_rhythm):
                     p = r + riff[k % len(riff)]
                     track.notes.append(pw.note(bar_q + o, 0.45, p, humanised_velocity(rng, 88, sec.energy)))
@@ -380,16 +397,25 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
 
 def write_piano(pw: PartWriter, style: str, present: list[bool]) -> Track:
     rng = pw.rng
-    kinds = ["block", "arpeggio", "ballad", "oompah", "synco"]
-    w = {"ballad": [1, 3, 5, 0, 0.5], "waltz": [1, 2, 1, 5, 0], "jazz": [3, 1, 1, 0, 3], "pop": [3, 2, 2, 0, 3],
-         "shuffle": [2, 0, 0, 3, 2]}.get(style, [3, 2, 2, 1, 2])
+    # "hands": a moving left hand (broken octaves, alberti-like figures) under a right-hand line, the
+    # busy, thin texture real piano parts mostly have (song_stats: polyphony 2.2, 8.6 onsets/s, 0.21 s notes).
+    kinds = ["block", "arpeggio", "ballad", "oompah", "synco", "hands"]
+    w = {"ballad": [1, 3, 2.5, 0, 0.5, 3], "waltz": [1, 2, 1, 4, 0, 3], "jazz": [3, 1, 1, 0, 3, 2], "pop": [2, 2, 1.5, 0, 3, 4],
+         "shuffle": [2, 0, 0, 3, 2, 3]}.get(style, [2, 2, 1, 1, 2, 5])
     ww = np.array(w, dtype=float)
     kind = kinds[int(rng.choice(len(kinds), p=ww / ww.sum()))]
     prog = weighted_choice(rng, PIANO_CHOICES)
     track = Track("piano", "piano", prog, source="native:" + kind)
     # Real piano parts sit lower than a right hand alone (median pitch 59 against 66): the voicings'
-    # floor is drawn per part.
-    v_low = int(rng.integers(46, 56))
+    # floor is drawn per part, and so is the articulation (how much of its step a chord holds).
+    v_low = int(rng.integers(43, 54))
+    art = float(rng.uniform(0.3, 0.9))
+    n_voice = [2, 3, 3] if rng.random() < 0.6 else [3, 4]
+    figure = str(rng.choice(["octaves", "alberti", "broken"]))
+    right: dict[int, list[tuple[float, float, int, str]]] = {}
+    if kind == "hands":
+        for o, d, p, sname in monophonic(write_melody(pw, present, v_low + 5, v_low + 26, float(rng.uniform(1.0, 2.2)), 2)):
+            right.setdefault(int(o // pw.metre.bar_q), []).append((o, d, p, sname))
     rhythm = _rhythm(rng, pw.metre, float(rng.uniform(0.2, 0.7)))
     prev: list[int] | None = None
     arp_step = float(rng.choice([0.5, 0.25, 1.0 / 3.0])) if pw.metre.name != "6/8" else 0.5
@@ -404,20 +430,38 @@ def write_piano(pw: PartWriter, style: str, present: list[bool]) -> Track:
                 half = pw.metre.bar_q / (2 if pw.metre.bar_q == 4 else 1)
                 for o in np.arange(0, pw.metre.bar_q, half):
                     chord = pw.chord_at(bar_q + float(o))
-                    v = _voicing(chord, v_low, v_low + 24, int(rng.choice([3, 4])), prev)
+                    v = _voicing(chord, v_low, v_low + 24, int(rng.choice(n_voice)), prev)
                     prev = v
                     for p in v:
-                        track.notes.append(pw.note(bar_q + float(o), half * 0.98, p, humanised_velocity(rng, 70, sec.energy)))
-                    track.notes.append(pw.note(bar_q + float(o), half * 0.98, _root_in(chord, 36, 50), humanised_velocity(rng, 72, sec.energy)))
+                        track.notes.append(pw.note(bar_q + float(o), half * (0.3 + 0.68 * art), p, humanised_velocity(rng, 70, sec.energy)))
+                    track.notes.append(pw.note(bar_q + float(o), half * (0.3 + 0.68 * art), _root_in(chord, 36, 50), humanised_velocity(rng, 72, sec.energy)))
+            elif kind == "hands":
+                q = 0.0
+                i = 0
+                while q < pw.metre.bar_q - 1e-6:
+                    chord = pw.chord_at(bar_q + q)
+                    r = _root_in(chord, 36, 50)
+                    third = r + CHORD_INTERVALS[chord.quality][1]
+                    if figure == "octaves":
+                        seq = [r, r + 12]
+                    elif figure == "alberti":
+                        seq = [r, r + 7, third + 12, r + 7]
+                    else:
+                        seq = [r, r + 7, r + 12, third + 12]
+                    track.notes.append(pw.note(bar_q + q, 0.5 * art, seq[i % len(seq)], humanised_velocity(rng, 66, sec.energy)))
+                    q += 0.5
+                    i += 1
+                for o, d, p, sname in right.get(sec.start_bar + b, []):
+                    track.notes.append(pw.note(o, d * (0.4 + 0.5 * art), p, humanised_velocity(rng, 78, SECTION_ENERGY[sname])))
             elif kind == "arpeggio":
                 q = 0.0
                 i = 0
                 while q < pw.metre.bar_q - 1e-6:
                     chord = pw.chord_at(bar_q + q)
-                    v = _voicing(chord, 52, 84, 4, prev)
+                    v = _voicing(chord, v_low + 2, v_low + 30, 4, prev)
                     prev = v
                     seq = [_root_in(chord, 36, 50)] + v + v[-2:0:-1]
-                    track.notes.append(pw.note(bar_q + q, arp_step * 3, seq[i % len(seq)], humanised_velocity(rng, 70, sec.energy)))
+                    track.notes.append(pw.note(bar_q + q, arp_step * (0.5 + 2 * art), seq[i % len(seq)], humanised_velocity(rng, 70, sec.energy)))
                     q += arp_step
                     i += 1
             elif kind == "oompah":
@@ -426,22 +470,32 @@ def write_piano(pw: PartWriter, style: str, present: list[bool]) -> Track:
                     if beat == 0 or (pw.metre.bar_q == 4 and beat == 2):
                         track.notes.append(pw.note(bar_q + beat, 0.9, _root_in(chord, 36, 50), humanised_velocity(rng, 85, sec.energy)))
                     else:
-                        v = _voicing(chord, 55, 76, 3, prev)
+                        v = _voicing(chord, v_low + 5, v_low + 26, int(rng.choice(n_voice)), prev)
                         prev = v
                         for p in v:
-                            track.notes.append(pw.note(bar_q + beat, 0.45, p, humanised_velocity(rng, 70, sec.energy)))
+                            track.notes.append(pw.note(bar_q + beat, 0.6 * art, p, humanised_velocity(rng, 70, sec.energy)))
             else:  # block / syncopated chords
                 rh = rhythm if kind == "block" else _rhythm(rng, pw.metre, 0.6)
-                track.notes.append(pw.note(bar_q, pw.metre.bar_q * 0.9, left, humanised_velocity(rng, 75, sec.energy)))
+                left_q = pw.metre.bar_q * 0.9 if art > 0.8 else 1.0 * art
+                track.notes.append(pw.note(bar_q, left_q, left, humanised_velocity(rng, 75, sec.energy)))
                 for o, d in rh:
                     chord = pw.chord_at(bar_q + o)
-                    v = _voicing(chord, v_low, v_low + 24, int(rng.choice([3, 4])), prev)
+                    v = _voicing(chord, v_low, v_low + 24, int(rng.choice(n_voice)), prev)
                     prev = v
                     for p in v:
-                        track.notes.append(pw.note(bar_q + o, d * float(rng.uniform(0.5, 0.95)), p, humanised_velocity(rng, 76, sec.energy)))
-    if rng.random() < 0.35:
+                        track.notes.append(pw.note(bar_q + o, min(d, 1.0) * art, p, humanised_velocity(rng, 76, sec.energy)))
+    if rng.random() < (0.25 if kind in ("ballad", "arpeggio") else 0.1):
         sustain_pedal(track, [pw.clock.t(s) for s, _, _ in pw.chord_q])
     return track
+
+
+def split_hands(track: Track, split: int = 55) -> Track:
+    """Moves a piano part's notes below `split` to a left-hand part of the same program, as real songs
+    often write the two hands (a median of two piano parts); returns the left hand, maybe empty."""
+    left = Track(track.name + "_left", track.stem, track.program, source=track.source)
+    left.notes = [n for n in track.notes if n.pitch < split]
+    track.notes = [n for n in track.notes if n.pitch >= split]
+    return left
 
 
 def sustain_pedal(track: Track, changes_s: Sequence[float]) -> None:
@@ -459,10 +513,13 @@ def sustain_pedal(track: Track, changes_s: Sequence[float]) -> None:
 
 
 def write_pad(pw: PartWriter, present: list[bool], choices: Mapping[int, float], stem: str, name: str,
-              low: int = 52, high: int = 79) -> Track:
+              low: int = 52, high: int = 79, pulse_q: float | None = None, n_notes: Sequence[int] = (3, 4)) -> Track:
+    """Held chords between low and high; with pulse_q, the chords are struck again every pulse_q quarters
+    and held for part of it (string and brass sections often play so)."""
     rng = pw.rng
     track = Track(name, stem, weighted_choice(rng, choices))
     prev: list[int] | None = None
+    art = float(rng.uniform(0.35, 0.9))
     for si, sec in enumerate(pw.sections):
         if not present[si]:
             continue
@@ -472,18 +529,29 @@ def write_pad(pw: PartWriter, present: list[bool], choices: Mapping[int, float],
             s2, e2 = max(s, sec_q0), min(e, sec_q1)
             if e2 - s2 <= 1e-6:
                 continue
-            v = _voicing(chord, low, high, int(rng.choice([3, 4])), prev)
+            v = _voicing(chord, low, high, int(rng.choice(list(n_notes))), prev)
             prev = v
-            for p in v:
-                track.notes.append(pw.note(s2, (e2 - s2) * 0.98, p, humanised_velocity(rng, 70, sec.energy), human=False))
+            if pulse_q is None:
+                for p in v:
+                    track.notes.append(pw.note(s2, (e2 - s2) * 0.98, p, humanised_velocity(rng, 70, sec.energy), human=False))
+                continue
+            q = s2
+            while q < e2 - 1e-6:
+                d = min(pulse_q, e2 - q)
+                for p in v:
+                    track.notes.append(pw.note(q, d * art, p, humanised_velocity(rng, 74, sec.energy)))
+                q += pulse_q
     return track
 
 
 def write_arp(pw: PartWriter, present: list[bool]) -> Track:
     rng = pw.rng
     track = Track("arp", "other", weighted_choice(rng, ARP_CHOICES))
-    step = float(rng.choice([0.25, 0.5]))
+    step = float(rng.choice([0.25, 0.25, 0.5]))
     up = rng.random() < 0.5
+    # The register is drawn per part, from the low middle (real "other" parts: median pitch 62, 51-72).
+    low = int(rng.integers(45, 66))
+    art = float(rng.uniform(0.4, 0.9))
     for si, sec in enumerate(pw.sections):
         if not present[si]:
             continue
@@ -491,9 +559,9 @@ def write_arp(pw: PartWriter, present: list[bool]) -> Track:
         end = q + sec.n_bars * pw.metre.bar_q
         i = 0
         while q < end - 1e-6:
-            v = _voicing(pw.chord_at(q), 60, 88, 4)
+            v = _voicing(pw.chord_at(q), low, low + 26, 4)
             seq = v if up else v[::-1]
-            track.notes.append(pw.note(q, step * 0.9, seq[i % len(seq)], humanised_velocity(rng, 72, sec.energy)))
+            track.notes.append(pw.note(q, step * art, seq[i % len(seq)], humanised_velocity(rng, 72, sec.energy)))
             q += step
             i += 1
     return track
@@ -503,14 +571,16 @@ def write_stabs(pw: PartWriter, present: list[bool]) -> Track:
     rng = pw.rng
     track = Track("stabs", "other", weighted_choice(rng, STAB_CHOICES))
     rhythm = [o for o, _ in _rhythm(rng, pw.metre, 0.35)]
+    low = int(rng.integers(48, 60))
+    n = int(rng.choice([2, 3, 3]))
     for si, sec in enumerate(pw.sections):
         if not present[si]:
             continue
         for b in range(sec.n_bars):
             bar_q = (sec.start_bar + b) * pw.metre.bar_q
             for o in rhythm:
-                for p in _voicing(pw.chord_at(bar_q + o), 58, 80, 3):
-                    track.notes.append(pw.note(bar_q + o, 0.3, p, humanised_velocity(rng, 90, sec.energy)))
+                for p in _voicing(pw.chord_at(bar_q + o), low, low + 22, n):
+                    track.notes.append(pw.note(bar_q + o, 0.25, p, humanised_velocity(rng, 90, sec.energy)))
     return track
 
 
