@@ -36,21 +36,25 @@ def _stft(x: np.ndarray) -> np.ndarray:
                       return_complex=True).numpy()
 
 
-def leakage(model: str, set_dir: Path, stem: str) -> tuple[dict[str, np.ndarray], int]:
-    """Energies per band (summed over excerpts where `stem` plays): "true", "leak <source>", "missed"."""
+def leakage(model: str, set_dir: Path, stems_wanted: list[str]) -> dict[str, tuple[dict[str, np.ndarray], int]]:
+    """Per wanted stem, energies per band summed over the excerpts where it plays ("true", "leak <source>",
+    "missed"), and the number of those excerpts. Each excerpt is separated once for every stem."""
     import soundfile as sf
 
     from engine.separator import Separator
 
     sep = Separator.load(model, device="cpu")
-    if stem not in sep.sources:
-        raise SystemExit(f"leakage: the model has no stem {stem!r} (it has {', '.join(sep.sources)})")
+    for stem in stems_wanted:
+        if stem not in sep.sources:
+            raise SystemExit(f"leakage: the model has no stem {stem!r} (it has {', '.join(sep.sources)})")
     freqs = np.fft.rfftfreq(N_FFT, 1.0 / sep.sample_rate)
     bands = [(freqs >= lo) & (freqs < hi) for lo, hi in itertools.pairwise(BANDS_HZ)]
-    rows = {"true": np.zeros(len(bands))}
-    rows.update({f"leak {s}": np.zeros(len(bands)) for s in sep.sources if s != stem})
-    rows["missed"] = np.zeros(len(bands))
-    count = 0
+    out: dict[str, tuple[dict[str, np.ndarray], int]] = {}
+    for stem in stems_wanted:
+        rows = {"true": np.zeros(len(bands))}
+        rows.update({f"leak {s}": np.zeros(len(bands)) for s in sep.sources if s != stem})
+        rows["missed"] = np.zeros(len(bands))
+        out[stem] = (rows, 0)
     for song in sorted((set_dir / "songs").iterdir()):
         stems = {}
         for s in sep.sources:
@@ -58,24 +62,27 @@ def leakage(model: str, set_dir: Path, stem: str) -> tuple[dict[str, np.ndarray]
             if f.exists():
                 audio, _ = sf.read(f, dtype="float32", always_2d=True)
                 stems[s] = audio.T
-        if stem not in stems or np.abs(stems[stem]).max() < 1e-4:
+        playing = [t for t in stems_wanted if t in stems and np.abs(stems[t]).max() >= 1e-4]
+        if not playing:
             continue
         n = max(a.shape[1] for a in stems.values())
         stems = {s: np.pad(a, ((0, 0), (0, n - a.shape[1]))) for s, a in stems.items()}
         mix = sum(stems.values())
-        est = sep.separate(mix, sep.sample_rate).stems[sep.sources.index(stem)]
+        estimates = sep.separate(mix, sep.sample_rate).stems
         X = _stft(mix)
-        mask = np.minimum(np.abs(_stft(est)) / (np.abs(X) + 1e-8), 1.5)
         spectra = {s: _stft(a) for s, a in stems.items()}
-        for b, sel in enumerate(bands):
-            target = spectra[stem][:, sel]
-            rows["true"][b] += float((np.abs(target) ** 2).sum())
-            rows["missed"][b] += float((np.abs((1 - mask[:, sel]) * target) ** 2).sum())
-            for s, spec in spectra.items():
-                if s != stem:
-                    rows[f"leak {s}"][b] += float((np.abs(mask[:, sel] * spec[:, sel]) ** 2).sum())
-        count += 1
-    return rows, count
+        for stem in playing:
+            rows, count = out[stem]
+            mask = np.minimum(np.abs(_stft(estimates[sep.sources.index(stem)])) / (np.abs(X) + 1e-8), 1.5)
+            for b, sel in enumerate(bands):
+                target = spectra[stem][:, sel]
+                rows["true"][b] += float((np.abs(target) ** 2).sum())
+                rows["missed"][b] += float((np.abs((1 - mask[:, sel]) * target) ** 2).sum())
+                for s, spec in spectra.items():
+                    if s != stem:
+                        rows[f"leak {s}"][b] += float((np.abs(mask[:, sel] * spec[:, sel]) ** 2).sum())
+            out[stem] = (rows, count + 1)
+    return out
 
 
 def table(rows: dict[str, np.ndarray], count: int, stem: str) -> str:
@@ -103,8 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"leakage: {args.set} holds no songs/ (stemlab make-benchmark --out {args.set})", file=sys.stderr)
         return 2
     parts = []
-    for stem in args.stem or ["bass"]:
-        rows, count = leakage(args.model, args.set, stem)
+    for stem, (rows, count) in leakage(args.model, args.set, args.stem or ["bass"]).items():
         parts.append(table(rows, count, stem))
         print(parts[-1] + "\n")
     if args.write:
