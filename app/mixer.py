@@ -21,6 +21,9 @@ MAX_GAIN_DB = 12.0
 MAX_BLOCK = 16384  # the largest block a callback may ask for
 RAMP_SAMPLES = 64  # gain changes are cross-faded over this many samples to avoid clicks
 LISTEN_MODES = ("estimate", "truth", "error")  # what a stem's strip plays, given the song's true stems
+# stems the mixer plays as they are: float32, or float16 (a long song's stems held compactly by the app),
+# which the callback widens to float32 a block at a time as it scales them into its scratch buffers
+PLAYBACK_DTYPES = (np.dtype(np.float32), np.dtype(np.float16))
 
 
 def db_to_gain(db: float) -> float:
@@ -62,7 +65,7 @@ class StripSettings:
 class Mixer:
     """Mixes stems (or the original mix) into stereo blocks.
 
-    stems: (n_sources, 2, n_samples) float32; original: (2, n_samples) float32, both at
+    stems: (n_sources, 2, n_samples) float32 or float16; original: (2, n_samples) float32, both at
     `sample_rate`. Row n_sources of the gain matrix belongs to the original mix (the A/B switch);
     rows n_sources + 1 + i to stem i's true stem, when the song has one (set_truth): a strip that
     plays the truth weights that row, and one that plays the error (truth minus estimate) weights it
@@ -110,7 +113,7 @@ class Mixer:
             stems = np.zeros((0, 2, original.shape[1]), np.float32)
         if stems.ndim != 3 or stems.shape[1] != 2 or stems.shape[2] != original.shape[1]:
             raise ValueError("stems must be (n_sources, 2, n_samples) matching the original")
-        if stems.dtype != np.float32 or not stems.flags.c_contiguous:
+        if stems.dtype not in PLAYBACK_DTYPES or not stems.flags.c_contiguous:
             stems = np.ascontiguousarray(stems, dtype=np.float32)
         with self._lock:
             n = stems.shape[0]
@@ -132,7 +135,8 @@ class Mixer:
         """Swap in new stem arrays of the same shape (e.g. a reloaded session)."""
         if stems.shape != self._stems.shape:
             raise ValueError("replace_stems needs the same shape; use set_tracks")
-        self._stems = np.ascontiguousarray(stems, dtype=np.float32)
+        self._stems = stems if stems.dtype in PLAYBACK_DTYPES and stems.flags.c_contiguous else (
+            np.ascontiguousarray(stems, dtype=np.float32))
 
     def set_truth(self, truth: Optional[Sequence[Optional[np.ndarray]]]) -> None:
         """The true stems, one per stem in stem order ((2, n_samples) float32, or None where there is
@@ -322,10 +326,13 @@ class Mixer:
         block: int = 65536,
         progress: Optional[Callable[[int, int], None]] = None,
         cancel: Optional[threading.Event] = None,
+        stem_reader: Optional[Callable[[int, int, int], np.ndarray]] = None,
     ) -> np.ndarray:
         """The remix as the mixer is set now, (2, n) float32, with the same arithmetic as process().
 
-        Ignores loop and position; `progress(done, total)` is called per block.
+        Ignores loop and position; `progress(done, total)` is called per block. stem_reader(i, start, stop),
+        when given, supplies stem i's samples [start, stop) as (2, m) float32 instead of the stems the
+        mixer plays (SeparationResult.block_reader: compact stems read back in full precision).
         """
         stop = self.n_samples if stop is None else min(stop, self.n_samples)
         with self._lock:
@@ -339,6 +346,11 @@ class Mixer:
             b = min(n, a + block)
             for row in range(g.shape[0]):
                 if g[row, 0] == 0.0 and g[row, 1] == 0.0:
+                    continue
+                if row < n_src and stem_reader is not None:
+                    part = stem_reader(row, start + a, start + b)
+                    for c in range(2):
+                        out[c, a:b] += part[c] * g[row, c]
                     continue
                 if row <= n_src:
                     src = stems[row] if row < n_src else original

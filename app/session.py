@@ -12,7 +12,18 @@ beside it) and the activity curves as float32. Measured on the 50-s demo song wi
 and 24 bits buys nothing audible for twice the size. A tenth would take lossy coding, whose error is
 the codec's, tens of dB rather than -74 (and Vorbis through this libsndfile crashed when tried).
 Activity stays float32: the gates threshold it, and a float16 curve could flip a gate decision.
-Format 1 sessions (float32 arrays) still open; a session is always saved in format 2.
+
+Format 3 (`stemlab-session/3`, what is saved now) keeps the song as format 2 does (16-bit FLAC, so the
+original is never put through a lossy codec) and codes each ungated stem as VBR MP3 at LAME's quality
+V1.5 (on the demo song V0 made a session 0.111 of format 1's size, V1 0.101, V2 0.092; the song's FLAC
+alone is 0.04 of it), with FLAC for any stem the MP3 encoder cannot take (a sample rate MP3 has no
+mode for, or an encoder error) and for every stem when the caller asks for lossless stems
+(stem_codec="flac"). The decoder in this
+libsndfile (mpg123) reads LAME's delay and padding header and returns exactly the samples encoded; a
+stream whose decoded length differs is aligned at save time by cross-correlation, and its lead (the
+samples to drop) is stored, so a reopened stem lines up with the original to the sample and has the
+session's length. Sizes and errors of each format are in docs/BENCHMARKS.md (bench/memory.py --session).
+Formats 1 (float32 arrays) and 2 still open; a session is always saved in format 3.
 """
 
 from __future__ import annotations
@@ -34,8 +45,15 @@ import numpy as np
 
 from .errors import SessionError
 
-SESSION_FORMAT = "stemlab-session/2"
-OLD_FORMATS = ("stemlab-session/1",)  # float32 arrays; still read
+SESSION_FORMAT = "stemlab-session/3"
+FLAC_FORMAT = "stemlab-session/2"  # every track 16-bit FLAC; still read
+OLD_FORMATS = ("stemlab-session/1", FLAC_FORMAT)  # format 1: float32 arrays; still read
+STEM_CODECS = ("mp3", "flac")  # how format 3 codes the ungated stems: compact (the default) or lossless
+# MP3's sample rates (MPEG-1, 2 and 2.5); a stem at any other rate is kept as FLAC
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
+MP3_LEVEL = 0.15  # libsndfile's compression level, LAME's VBR quality / 10: V1.5, between V0 (highest) and V2
+MAX_LEAD = 8192  # the most a decoder that ignores LAME's header could lead by: delay, one frame, decoder lag
+ALIGN_PROBE = 1 << 17  # samples cross-correlated to measure that lead
 FLAC_LEVEL = 0.5  # libFLAC's middle level: nearly the size of the highest at half the time
 AUDIO_BLOCK = 1 << 20  # samples encoded or decoded at a time (no song-sized float temporaries)
 SESSION_SUFFIX = ".stemlab.json"
@@ -103,13 +121,17 @@ def save_session(
     *,
     progress: Any = None,
     cancel: Optional[threading.Event] = None,
+    stem_codec: str = "mp3",
 ) -> Path:
-    """Write the arrays file, then the JSON (both atomically); returns the JSON path."""
+    """Write the arrays file, then the JSON (both atomically); returns the JSON path. stem_codec "mp3" codes
+    the ungated stems as MP3 (FLAC for any the encoder cannot take), "flac" keeps them lossless."""
     from engine.audio import write_file_atomic, write_text_atomic
     from engine.errors import AudioWriteError
     from engine.progress import check_cancel
     from engine.separator import release_pages
 
+    if stem_codec not in STEM_CODECS:
+        raise ValueError(f"stem_codec must be one of {STEM_CODECS}, not {stem_codec!r}")
     json_path, npz_path = session_paths(path)
     doc = {
         "format": SESSION_FORMAT,
@@ -122,13 +144,16 @@ def save_session(
             raise AudioWriteError("This separation kept no ungated stems; it cannot be saved as a session.")
         tracks = [mixture] + [result.ungated[k] for k in range(len(state.sources))]
         check_cancel(cancel)
-        # libFLAC runs outside the GIL: a track per core halves a long song's save on two cores
+        # libFLAC and LAME run outside the GIL: a track per core halves a long song's save on two cores
+        codecs = ["flac"] + [stem_codec] * (len(tracks) - 1)  # the song itself is always lossless
         with ThreadPoolExecutor(max_workers=_workers(len(tracks))) as pool:
-            encoded = list(pool.map(lambda track: _flac_bytes(track, state.sample_rate), tracks))
+            encoded = list(pool.map(lambda k: _encode_track(tracks[k], state.sample_rate, codecs[k]),
+                                    range(len(tracks))))
         release_pages(result.ungated)
-        arrays: dict[str, np.ndarray] = {"mixture_flac": encoded[0][0]}
-        arrays.update({f"stem_flac_{k}": blob for k, (blob, _) in enumerate(encoded[1:])})
-        arrays["scales"] = np.asarray([scale for _, scale in encoded], np.float32)
+        arrays: dict[str, np.ndarray] = {"mixture_flac": encoded[0].blob}
+        arrays.update({f"stem_{t.codec}_{k}": t.blob for k, t in enumerate(encoded[1:])})
+        arrays["scales"] = np.asarray([t.scale for t in encoded], np.float32)
+        arrays["stem_leads"] = np.asarray([t.lead for t in encoded[1:]], np.int32)
         arrays["activity"] = np.ascontiguousarray(result.activity, np.float32)
     check_cancel(cancel)
     write_file_atomic(npz_path, lambda fh: np.savez(fh, **arrays))
@@ -149,11 +174,7 @@ def _flac_bytes(track: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]
     from engine.separator import release_pages
 
     n = track.shape[-1]
-    peak = 0.0
-    for a in range(0, n, AUDIO_BLOCK):
-        peak = max(peak, float(np.abs(track[:, a:a + AUDIO_BLOCK]).max()))
-        release_pages(track)  # a long song's re-gating copy on disk: read a block at a time, not kept resident
-    scale = max(1.0, peak)
+    scale = _peak_scale(track)  # a long song's re-gating copy on disk: read a block at a time, not kept resident
     buf = io.BytesIO()
     rate = sample_rate if sample_rate <= FLAC_MAX_RATE else 48000
     with sf.SoundFile(buf, "w", samplerate=rate, channels=2, format="FLAC", subtype="PCM_16",
@@ -163,6 +184,89 @@ def _flac_bytes(track: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]
             fh.write(block / np.float32(scale) if scale != 1.0 else block)
             release_pages(track)
     return np.frombuffer(buf.getvalue(), np.uint8), scale
+
+
+@dataclass
+class _Coded:
+    """One track as stored: its bytes, the codec ("flac" or "mp3"), the scale it was divided by and, for
+    MP3, the samples its decoded stream leads the original by (0 where the decoder compensates)."""
+
+    blob: np.ndarray
+    codec: str
+    scale: float
+    lead: int = 0
+
+
+def _encode_track(track: np.ndarray, sample_rate: int, codec: str) -> _Coded:
+    """A track coded as asked; an MP3 the encoder refuses or breaks on falls back to FLAC for that track."""
+    import soundfile as sf
+
+    if codec == "mp3" and sample_rate in MP3_RATES:
+        try:
+            blob, scale = _mp3_bytes(track, sample_rate)
+            return _Coded(blob, "mp3", scale, _measure_lead(blob, track, scale))
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+            pass  # kept losslessly below
+    blob, scale = _flac_bytes(track, sample_rate)
+    return _Coded(blob, "flac", scale)
+
+
+def _peak_scale(track: np.ndarray) -> float:
+    """1, or the track's peak where it exceeds full scale (read a block at a time)."""
+    from engine.separator import release_pages
+
+    peak = 0.0
+    for a in range(0, track.shape[-1], AUDIO_BLOCK):
+        peak = max(peak, float(np.abs(track[:, a:a + AUDIO_BLOCK]).max()))
+        release_pages(track)
+    return max(1.0, peak)
+
+
+def _mp3_bytes(track: np.ndarray, sample_rate: int) -> tuple[np.ndarray, float]:
+    """track: (channels, n) float -> (stereo VBR MP3 bytes as a uint8 array, the scale it was divided by),
+    scaled and encoded a block at a time as _flac_bytes does."""
+    import soundfile as sf
+
+    from engine.audio import to_stereo
+    from engine.separator import release_pages
+
+    n = track.shape[-1]
+    scale = _peak_scale(track)
+    buf = io.BytesIO()
+    with sf.SoundFile(buf, "w", samplerate=sample_rate, channels=2, format="MP3", subtype="MPEG_LAYER_III",
+                      compression_level=MP3_LEVEL, bitrate_mode="VARIABLE") as fh:
+        for a in range(0, n, AUDIO_BLOCK):
+            block = to_stereo(np.asarray(track[:, a:a + AUDIO_BLOCK], np.float32)).T
+            fh.write(block / np.float32(scale) if scale != 1.0 else block)
+            release_pages(track)
+    return np.frombuffer(buf.getvalue(), np.uint8), scale
+
+
+def _measure_lead(blob: np.ndarray, track: np.ndarray, scale: float) -> int:
+    """How many samples the decoded stream of an MP3 leads the track it was encoded from: 0 when the
+    decoder returns exactly the track's length (it honoured LAME's delay and padding header), else the lag
+    of the best cross-correlation of the first ALIGN_PROBE samples (0 for a silent opening)."""
+    import soundfile as sf
+
+    from engine.audio import to_stereo
+
+    n = track.shape[-1]
+    with sf.SoundFile(io.BytesIO(blob.tobytes())) as fh:
+        if fh.frames == n:
+            return 0
+        decoded = fh.read(min(n, ALIGN_PROBE) + MAX_LEAD, dtype="float32", always_2d=True).sum(axis=1)
+    original = to_stereo(np.asarray(track[:, :min(n, ALIGN_PROBE)], np.float32)).sum(axis=0) / np.float32(scale)
+    return best_lag(original, decoded, MAX_LEAD)
+
+
+def best_lag(original: np.ndarray, decoded: np.ndarray, max_lag: int) -> int:
+    """The lag l in [0, max_lag] at which decoded[l:] best matches original (cross-correlation by FFT);
+    0 when the original is silent."""
+    if not np.any(original):
+        return 0
+    size = 1 << int(np.ceil(np.log2(len(original) + len(decoded))))
+    corr = np.fft.irfft(np.fft.rfft(decoded, size) * np.conj(np.fft.rfft(original, size)), size)
+    return int(np.argmax(corr[: max_lag + 1]))
 
 
 def _workers(n_tracks: int) -> int:
@@ -184,6 +288,33 @@ def _decode_flac(blob: np.ndarray, scale: float, out: np.ndarray) -> bool:
                 raise _DamagedAudio("the FLAC stream ends early")
             out[:, pos:pos + len(block)] = block.T
             pos += len(block)
+    if scale != 1.0:
+        out *= np.float32(scale)
+    return True
+
+
+def _decode_mp3(blob: np.ndarray, scale: float, lead: int, out: np.ndarray) -> bool:
+    """Decode MP3 bytes into out (2, n) float32 times scale, dropping the first `lead` decoded samples and
+    padding with silence the last few a decoder may not return (at most MAX_LEAD); False if the stream is
+    not stereo, _DamagedAudio if it breaks off well before n samples."""
+    import soundfile as sf
+
+    n = out.shape[-1]
+    with sf.SoundFile(io.BytesIO(blob.tobytes())) as fh:
+        if fh.channels != 2:
+            return False
+        if lead:
+            fh.read(lead, dtype="float32")
+        pos = 0
+        while pos < n:
+            block = fh.read(min(AUDIO_BLOCK, n - pos), dtype="float32")
+            if not len(block):
+                break
+            out[:, pos:pos + len(block)] = block.T
+            pos += len(block)
+    if pos < n - MAX_LEAD:
+        raise _DamagedAudio("the MP3 stream ends early")
+    out[:, pos:] = 0.0
     if scale != 1.0:
         out *= np.float32(scale)
     return True
@@ -365,7 +496,7 @@ def _check_settings(state: SessionState, where: str) -> None:
 
 
 class _DamagedAudio(Exception):
-    """A FLAC stream inside a format-2 arrays file that does not decode to what the session states."""
+    """A FLAC or MP3 stream inside a format-2 or 3 arrays file that does not decode to what the session states."""
 
 
 def _read_float32_arrays(data: Any, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -379,17 +510,26 @@ def _read_float32_arrays(data: Any, name: str) -> tuple[np.ndarray, np.ndarray, 
     return arrays["mixture"], arrays["ungated"], arrays["activity"]
 
 
-def _read_flac_arrays(data: Any, n_src: int, name: str, cancel: Optional[threading.Event]
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Format 2: FLAC bytes of the mixture and of each stem, their scales, activity float32."""
+def _read_coded_arrays(data: Any, n_src: int, name: str, cancel: Optional[threading.Event], lossy: bool
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Format 2: FLAC bytes of the mixture and of each stem, their scales, activity float32. Format 3
+    (lossy): the same, each stem's bytes MP3 (stem_mp3_k) or FLAC (stem_flac_k), and the leads of the MP3s."""
     import soundfile as sf
 
     from engine.progress import check_cancel
 
-    keys = ["mixture_flac"] + [f"stem_flac_{k}" for k in range(n_src)]
-    for key in keys + ["scales", "activity"]:
+    keys = ["mixture_flac"]
+    for k in range(n_src):
+        keys.append(f"stem_mp3_{k}" if lossy and f"stem_mp3_{k}" in data.files else f"stem_flac_{k}")
+    for key in keys + ["scales", "activity"] + (["stem_leads"] if lossy else []):
         if key not in data.files:
             raise _session_error(f"{name}: the array '{key}' is missing.")
+    leads = np.zeros(n_src, np.int64)
+    if lossy:
+        stored = data["stem_leads"]
+        if stored.dtype != np.int32 or stored.shape != (n_src,) or (stored < 0).any() or (stored > MAX_LEAD).any():
+            raise _session_error(f"{name}: 'stem_leads' must be {n_src} int32 values from 0 to {MAX_LEAD}.")
+        leads = stored.astype(np.int64)
     scales, activity = data["scales"], data["activity"]
     if scales.dtype != np.float32 or scales.shape != (n_src + 1,):
         raise _session_error(f"{name}: 'scales' must be {n_src + 1} float32 values.")
@@ -402,7 +542,7 @@ def _read_flac_arrays(data: Any, n_src: int, name: str, cancel: Optional[threadi
         for key in keys:
             blob = data[key]
             if blob.dtype != np.uint8 or blob.ndim != 1:
-                raise _session_error(f"{name}: '{key}' must hold FLAC bytes (uint8).")
+                raise _session_error(f"{name}: '{key}' must hold {key.split('_')[-2].upper()} bytes (uint8).")
             blobs.append(blob)
         n = _flac_frames(blobs[0])
         if n <= 0:
@@ -411,9 +551,13 @@ def _read_flac_arrays(data: Any, n_src: int, name: str, cancel: Optional[threadi
         ungated = np.empty((n_src, 2, n), np.float32)
         targets = [mixture] + [ungated[k] for k in range(n_src)]
         check_cancel(cancel)
+        def decode(k: int) -> bool:
+            if "_mp3_" in keys[k]:
+                return _decode_mp3(blobs[k], float(scales[k]), int(leads[k - 1]), targets[k])
+            return _decode_flac(blobs[k], float(scales[k]), targets[k])
+
         with ThreadPoolExecutor(max_workers=_workers(len(blobs))) as pool:
-            decoded = list(pool.map(lambda k: _decode_flac(blobs[k], float(scales[k]), targets[k]),
-                                    range(len(blobs))))
+            decoded = list(pool.map(decode, range(len(blobs))))
         for k, ok in enumerate(decoded):
             if not ok:
                 what = "mixture" if k == 0 else "ungated"
@@ -453,8 +597,9 @@ def load_session(
     n_src = len(state.sources)
     try:
         with np.load(npz, allow_pickle=False) as data:
-            if fmt == SESSION_FORMAT:
-                mixture, ungated, activity = _read_flac_arrays(data, n_src, npz.name, cancel)
+            if fmt in (SESSION_FORMAT, FLAC_FORMAT):
+                mixture, ungated, activity = _read_coded_arrays(data, n_src, npz.name, cancel,
+                                                                lossy=fmt == SESSION_FORMAT)
             else:
                 mixture, ungated, activity = _read_float32_arrays(data, npz.name)
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:

@@ -255,7 +255,7 @@ def compute_figures(
         i = result.sources.index(s)
         lanes = activity_lanes(truth_act[s], gates[i])
         with lock:
-            estimate = result.stems[i].copy()
+            estimate = np.array(result.stems[i], dtype=np.float32)  # a copy, float32 if held compact
         out[s] = stem_figures(s, truth.stems[s], estimate, mixture, lanes, truth.mixture_sdr.get(s))
         del estimate
     return out

@@ -264,6 +264,12 @@ def ungated_frames(
 
 
 LONG_SONG_S = 300.0  # longer songs keep their re-gating copy in a file (the engine's cache_dir), not in memory
+# Songs longer than this hold their gated stems (what playback and pictures read) in float16: half the memory
+# of float32, and float16's 11 significant bits put its rounding about 74 dB under each stem (well under
+# hearing, as playback and pictures need); export and the remix re-derive them in float32
+# from the ungated copy (SeparationResult.full_stem, block_reader), so files are as a float32 separation's.
+COMPACT_SONG_S = 300.0
+COMPACT_STEMS = np.float16
 
 
 def regate_cache_dir() -> Optional[Path]:
@@ -293,6 +299,7 @@ def separate_song(
 
     t0 = time.perf_counter()
     long_song = samples.shape[-1] > LONG_SONG_S * sample_rate
+    compact = samples.shape[-1] > COMPACT_SONG_S * sample_rate
     result = separator.separate(
         samples,
         sample_rate,
@@ -300,6 +307,7 @@ def separate_song(
         wiener=wiener,
         keep_for_regate=True,
         cache_dir=regate_cache_dir() if long_song else None,
+        stems_dtype=COMPACT_STEMS if compact else np.float32,
         progress=progress,
         cancel=cancel,
     )
@@ -526,7 +534,8 @@ def export_job(
                         )
                     )
 
-            mix = mixer.render(progress=mix_progress, cancel=cancel)
+            # compact stems: the remix reads them in float32 from the ungated copy, as the stems exported
+            mix = mixer.render(progress=mix_progress, cancel=cancel, stem_reader=result.block_reader())
             check_cancel(cancel)
             written.append(
                 write_audio(out_dir / f"{song_name} (remix).{fmt}", mix, result.sample_rate, subtype)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def step_of(checkpoint: Path) -> int:
     import torch
 
-    return int(torch.load(checkpoint, map_location="cpu", weights_only=False)["step"])
+    return int(torch.load(checkpoint, map_location="cpu", weights_only=True)["step"])
 
 
 def prepare(base: Path, out: Path) -> None:

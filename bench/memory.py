@@ -6,11 +6,14 @@ Each case runs in its own process so its peak resident set (VmHWM) is its own. T
 stems); the app case is `Separator.separate(..., keep_for_regate=True)` on the song in memory.
 Both use the default-size IASS network with random weights (memory and speed do not depend on
 them). The app-worker case is the app's own separation (app.workers.separate_song: the engine, the
-timeline's band frames, the stem pictures; a long song's re-gating copy on disk) followed by saving it
-as a session. The session case separates the demo song with the bundled model, repeats the separation
-to the asked length, and saves it in the float32 format 1 and in today's format (size, time, error).
-Usage: python bench/memory.py [--cli 1 5 10 30 60] [--app 1 5 10] [--app-worker 10] [--session 1 10]
-[--open 60] [--write]
+timeline's band frames, the stem pictures; a long song's re-gating copy on disk and its gated stems in
+float16) followed by saving it as a session; app-worker-float32 is the same with the gated stems kept in
+float32, as before they were held compactly. The session case separates the demo song with the bundled
+model, repeats the separation to the asked length, and saves it in the float32 format 1, in today's
+format with the stems lossless (FLAC, as format 2) and with the stems compact (MP3, the default): sizes,
+times, and each stem's error against float32.
+Usage: python bench/memory.py [--cli 1 5 10 30 60] [--app 1 5 10] [--app-worker 10]
+[--app-worker-float32 10] [--session 1 10] [--open 60] [--write]
 """
 
 from __future__ import annotations
@@ -97,12 +100,17 @@ def status_mb(key: str) -> float:
     return 0.0
 
 
-def run_app_worker(minutes: float) -> dict[str, Any]:
-    """app.workers.separate_song on a synthetic song, then save_session of what it returns."""
+def run_app_worker(minutes: float, float32: bool = False) -> dict[str, Any]:
+    """app.workers.separate_song on a synthetic song, then save_session of what it returns; with float32,
+    the gated stems are held in float32 whatever the song's length."""
     import threading
 
+    from app import workers
     from app.session import save_session
     from app.workers import separate_song
+
+    if float32:
+        workers.COMPACT_SONG_S = float("inf")
     from bench.speed import iass_separator
     from engine import GatingSettings
 
@@ -124,7 +132,7 @@ def run_app_worker(minutes: float) -> dict[str, Any]:
         size = sum(f.stat().st_size for f in Path(tmp).glob("s.stemlab.*"))
     return {"wall_s": wall, "baseline_rss_mb": base, "peak_separate_mb": peak_separate, "save_s": save_s,
             "session_mb": size / 2**20, "rss_anon_mb": status_mb("RssAnon"), "rss_file_mb": status_mb("RssFile"),
-            "stems_mb": outcome.result.stems.nbytes / 2**20}
+            "stems_mb": outcome.result.stems.nbytes / 2**20, "stems_dtype": str(outcome.result.stems.dtype)}
 
 
 def session_state(result: Any, song: str) -> Any:
@@ -172,22 +180,33 @@ def run_session(minutes: float) -> dict[str, Any]:
         load_session(Path(tmp) / "old.stemlab.json")
         old_open_s = time.perf_counter() - t3
         old.unlink()
-        t1 = time.perf_counter()
-        path = save_session(Path(tmp) / "new.stemlab.json", state, mixture, result, threading.Lock())
-        new_s = time.perf_counter() - t1
-        new_mb = sum(f.stat().st_size for f in session_paths(path)) / 2**20
-        t2 = time.perf_counter()
-        loaded = load_session(path)
-        open_s = time.perf_counter() - t2
-    ref = result.ungated.astype(np.float64)
-    err = loaded.result.ungated - ref
-    return {"wall_s": new_s, "old_mb": old_mb, "old_save_s": old_s, "new_mb": new_mb, "new_save_s": new_s,
-            "open_s": open_s, "old_open_s": old_open_s, "song_s": mixture.shape[-1] / song.sample_rate,
-            "stems_error_db": float(10 * np.log10(np.sum(err ** 2) / np.sum(ref ** 2))),
-            "stems_peak_error_dbfs": float(20 * np.log10(np.abs(err).max())),
-            "mix_error_db": float(10 * np.log10(np.sum((loaded.mixture - mixture.astype(np.float64)) ** 2)
-                                                / np.sum(mixture.astype(np.float64) ** 2))),
-            "baseline_rss_mb": 0.0}
+        out: dict[str, Any] = {"old_mb": old_mb, "old_save_s": old_s, "old_open_s": old_open_s,
+                               "song_s": mixture.shape[-1] / song.sample_rate, "sources": list(result.sources),
+                               "baseline_rss_mb": 0.0}
+        for codec in ("flac", "mp3"):
+            t1 = time.perf_counter()
+            path = save_session(Path(tmp) / f"{codec}.stemlab.json", state, mixture, result, threading.Lock(),
+                                stem_codec=codec)
+            save_s = time.perf_counter() - t1
+            mb = sum(f.stat().st_size for f in session_paths(path)) / 2**20
+            t2 = time.perf_counter()
+            loaded = load_session(path)
+            open_s = time.perf_counter() - t2
+            errors, peaks = [], []
+            for k in range(len(result.sources)):  # a stem at a time: no song-sized float64 copies of all six
+                ref = result.ungated[k].astype(np.float64)
+                err = loaded.result.ungated[k] - ref
+                errors.append(float(10 * np.log10(np.sum(err ** 2) / np.sum(ref ** 2))))
+                peaks.append(float(20 * np.log10(np.abs(err).max())))
+            mix = mixture.astype(np.float64)
+            out[codec] = {"mb": mb, "save_s": save_s, "open_s": open_s, "stems_error_db": errors,
+                          "stems_peak_error_dbfs": peaks,
+                          "mix_error_db": float(10 * np.log10(np.sum((loaded.mixture - mix) ** 2) / np.sum(mix ** 2)))}
+            del loaded
+            for f in session_paths(path):
+                f.unlink()
+        out["wall_s"] = out["mp3"]["save_s"]
+    return out
 
 
 def run_open(song: Path) -> dict[str, Any]:
@@ -252,8 +271,8 @@ def one(case: str, minutes: float, song: str, model: str) -> dict[str, Any]:
             out.update(run_cli(Path(song), Path(model), Path(tmp)))
     elif case in ("app", "app-disk"):
         out.update(run_app(minutes, on_disk=case == "app-disk"))
-    elif case == "app-worker":
-        out.update(run_app_worker(minutes))
+    elif case in ("app-worker", "app-worker-float32"):
+        out.update(run_app_worker(minutes, float32=case == "app-worker-float32"))
     elif case == "session":
         out.update(run_session(minutes))
     else:
@@ -285,6 +304,8 @@ def main() -> None:
                     help="app song lengths, minutes, with the re-gating cache on disk")
     ap.add_argument("--app-worker", type=float, nargs="*", default=[10],
                     help="app song lengths, minutes, through app.workers.separate_song and save_session")
+    ap.add_argument("--app-worker-float32", type=float, nargs="*", default=[],
+                    help="as --app-worker, with the gated stems held in float32 (as before they were compact)")
     ap.add_argument("--session", type=float, nargs="*", default=[10],
                     help="session lengths, minutes, of the demo song's separation repeated")
     ap.add_argument("--open", type=float, nargs="*", default=[60], help="open a song this long in the app")
@@ -299,7 +320,8 @@ def main() -> None:
         tmp = Path(tmp_name)
         model = save_random_model(tmp)
         for case, lengths in (("cli", args.cli), ("app", args.app), ("app-disk", args.app_disk),
-                              ("app-worker", args.app_worker), ("session", args.session), ("open", args.open)):
+                              ("app-worker", args.app_worker), ("app-worker-float32", args.app_worker_float32),
+                              ("session", args.session), ("open", args.open)):
             for minutes in lengths:
                 song = tmp / f"song-{minutes:g}min.wav"
                 if case in ("cli", "open") and not song.exists():
@@ -344,39 +366,54 @@ def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
         over = r["peak_rss_mb"] - r["baseline_rss_mb"] - held
         lines.append(f"| {label} | {r['minutes']:g} min | {what} | {r['wall_s']:.0f} s | "
                      f"{r['peak_rss_mb']:.0f} MB | {r['baseline_rss_mb']:.0f} MB | {over:.0f} MB |")
-    workers = [r for r in rows if r["case"] == "app-worker"]
+    if not any(r["case"] in names for r in rows):
+        del lines[-3:]  # no such row: no empty table
+    workers = [r for r in rows if r["case"] in ("app-worker", "app-worker-float32")]
     if workers:
-        lines += ["", "The app's own separation (`app.workers.separate_song`: engine, band frames, stem pictures; the "
-                  "re-gating copy on disk past 5 minutes), then `save_session`. Peak is VmHWM over both; resident "
-                  "at the end splits into the process's own memory (anon) and mapped file pages (file: the "
-                  "re-gating copy once read, clean pages the system may drop):", "",
-                  "| song | separate | peak (separate) | peak (with save) | resident anon / file at end | "
-                  "save | session on disk |",
-                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += ["", "The app's own separation (`app.workers.separate_song`: engine, band frames, stem pictures; past "
+                  "5 minutes the re-gating copy on disk and the gated stems held in float16, or in float32 where "
+                  "the row says so), then `save_session`. Peak is VmHWM over both; resident at the end splits "
+                  "into the process's own memory (anon) and mapped file pages (file: the re-gating copy once "
+                  "read, clean pages the system may drop):", "",
+                  "| song | gated stems held | separate | peak (separate) | peak (with save) | "
+                  "resident anon / file at end | save | session on disk |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in workers:
             if "error" in r:
-                lines.append(f"| {r['minutes']:g} min | failed: {r['error']} | | | | | |")
+                lines.append(f"| {r['minutes']:g} min | | failed: {r['error']} | | | | | |")
                 continue
-            lines.append(f"| {r['minutes']:g} min | {r['wall_s']:.0f} s | {r['peak_separate_mb']:.0f} MB | "
+            held = f"{r.get('stems_dtype', 'float32')}, {r['stems_mb']:.0f} MB"
+            lines.append(f"| {r['minutes']:g} min | {held} | {r['wall_s']:.0f} s | {r['peak_separate_mb']:.0f} MB | "
                          f"{r['peak_rss_mb']:.0f} MB | {r['rss_anon_mb']:.0f} / {r['rss_file_mb']:.0f} MB | "
                          f"{r['save_s']:.1f} s | {r['session_mb']:.0f} MB |")
     sessions = [r for r in rows if r["case"] == "session"]
     if sessions:
         lines += ["", "Sessions of the demo song separated by the bundled model, repeated to the length shown: "
-                  "format 1 (float32 npz) against format 2 (16-bit FLAC per track, activity float32); error of "
-                  "the reopened stems against the float32 ones (energy, and peak against full scale):", "",
-                  "| song | format 1 | save | open | format 2 | save | open | ratio | stems error | peak error | "
-                  "song error |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+                  "format 1 (float32 npz) against format 3 with the stems lossless (16-bit FLAC, what format 2 "
+                  "stored) and compact (VBR MP3, the default); the song is 16-bit FLAC in both, activity "
+                  "float32. Ratio is the size against format 1:", "",
+                  "| song | format 1 | save | open | stems | size | ratio | save | open | song error |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
         for r in sessions:
             if "error" in r:
-                lines.append(f"| {r['minutes']:g} min | failed: {r['error']} | | | | | | | | | |")
+                lines.append(f"| {r['minutes']:g} min | failed: {r['error']} | | | | | | | | |")
                 continue
-            lines.append(f"| {r['song_s'] / 60:.1f} min | {r['old_mb']:.0f} MB | {r['old_save_s']:.1f} s | "
-                         f"{r['old_open_s']:.1f} s | "
-                         f"{r['new_mb']:.0f} MB | {r['new_save_s']:.1f} s | {r['open_s']:.1f} s | "
-                         f"{r['new_mb'] / r['old_mb']:.3f} | {r['stems_error_db']:.1f} dB | "
-                         f"{r['stems_peak_error_dbfs']:.1f} dBFS | {r['mix_error_db']:.1f} dB |")
+            for codec, label in (("flac", "FLAC"), ("mp3", "MP3")):
+                c = r[codec]
+                lines.append(f"| {r['song_s'] / 60:.1f} min | {r['old_mb']:.1f} MB | {r['old_save_s']:.1f} s | "
+                             f"{r['old_open_s']:.1f} s | {label} | {c['mb']:.1f} MB | {c['mb'] / r['old_mb']:.3f} | "
+                             f"{c['save_s']:.1f} s | {c['open_s']:.1f} s | {c['mix_error_db']:.1f} dB |")
+        lines += ["", "Error of each reopened stem against its float32 original: energy of the difference under the "
+                  "stem's (dB), and its peak against full scale (dBFS):", "",
+                  "| song | stems | " + " | ".join(sessions[0].get("sources", [])) + " |",
+                  "| --- | --- | " + " | ".join("---" for _ in sessions[0].get("sources", [])) + " |"]
+        for r in sessions:
+            if "error" in r:
+                continue
+            for codec, label in (("flac", "FLAC"), ("mp3", "MP3")):
+                c = r[codec]
+                cells = [f"{e:.1f} dB / {p:.0f} dBFS" for e, p in zip(c["stems_error_db"], c["stems_peak_error_dbfs"])]
+                lines.append(f"| {r['song_s'] / 60:.1f} min | {label} | " + " | ".join(cells) + " |")
     opens = [r for r in rows if r["case"] == "open"]
     if opens:
         lines += ["", "Opening a long song in the app (offscreen; decode, waveform overview, spectrogram, first "
@@ -393,6 +430,7 @@ def format_tables(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     cmd = "python bench/memory.py"
     for flag, values, default in (("cli", args.cli, [1, 5, 10, 30, 60]), ("app", args.app, [1, 5, 10]),
                                   ("app-disk", args.app_disk, [10]), ("app-worker", args.app_worker, [10]),
+                                  ("app-worker-float32", args.app_worker_float32, []),
                                   ("session", args.session, [10]), ("open", args.open, [60])):
         if values != default:
             cmd += f" --{flag}" + "".join(f" {m:g}" for m in values)

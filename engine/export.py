@@ -180,7 +180,7 @@ def export_separation(result: SeparationResult, out_dir: Path, *, fmt: str = "wa
     written: list[Path] = []
     for k, name in enumerate(names):
         check_cancel(cancel)
-        written.append(write_audio(out_dir / f"{name}.{fmt}", result.stem(name), result.sample_rate, subtype))
+        written.append(write_audio(out_dir / f"{name}.{fmt}", result.full_stem(name), result.sample_rate, subtype))
         if progress is not None:
             progress(Progress("export", k + 1, len(names)))
     meta = _meta(result.model_name, result.sources, result.sample_rate, result.model_sample_rate,

@@ -30,7 +30,7 @@ from .gating import GatingSettings, GatingSpec, gates, settings_for
 from .modelcard import ModelCard, load_model
 from .progress import Progress, ProgressCallback, check_cancel
 from .spectral import STFTConfig, istft, stft
-from .stems import apply_song_gates, resample_stems
+from .stems import BLOCK, apply_song_gates, gated_block, gated_stems, resample_blocks, resample_stems
 from .wiener import wiener_refine
 
 # Bins above the model's band get the mean mask of its top bins, so stems stay full band.
@@ -60,7 +60,9 @@ def apply_masks(masks: torch.Tensor, spec: torch.Tensor) -> torch.Tensor:
 class SeparationResult:
     """Stems plus what is needed to re-gate them without the network.
 
-    stems: (n_sources, 2, n_samples) float32 gated stems at `sample_rate` (the song's own rate).
+    stems: (n_sources, 2, n_samples) gated stems at `sample_rate` (the song's own rate): float32, or
+        float16 when the separation was asked to hold them compactly (stems_dtype; the app, for a long
+        song), in which case full_stem and block_reader re-derive them in float32 from `ungated`.
     ungated: (n_sources, 2, n_samples) float32 masked stems before gating, or None when the
         separation was asked not to keep them (the CLI, to save memory).
     activity: (n_sources, n_frames) activity probabilities at `frame_rate`.
@@ -103,6 +105,38 @@ class SeparationResult:
     def stem(self, source: str) -> np.ndarray:
         return self.stems[self.sources.index(source)]
 
+    @property
+    def compact(self) -> bool:
+        """True when `stems` is held in less than float32 and re-derived from `ungated` for export."""
+        return self.stems.dtype != np.float32 and self.ungated is not None and not self.wiener
+
+    def full_stem(self, source: str) -> np.ndarray:
+        """The gated stem (2, n_samples) in float32, for export: `stems`' own row when it is float32, else
+        re-derived from the ungated stem and the current gating in the blocks of apply_gates, so it is the
+        float32 stem bit for bit."""
+        i = self.sources.index(source)
+        if not self.compact:
+            return np.asarray(self.stems[i], np.float32)
+        assert self.ungated is not None
+        out = gated_stems(self.ungated, self.gates(), [i], self.stft_config, self.model_sample_rate,
+                          self.sample_rate)[0]
+        release_pages(self.ungated)
+        return out
+
+    def block_reader(self) -> Optional[Callable[[int, int, int], np.ndarray]]:
+        """For compact stems, read(i, start, stop) -> stem i's gated samples [start, stop) in float32 at the
+        current gating (an offline remix in full precision); None when `stems` is float32 already."""
+        if not self.compact:
+            return None
+        ungated, gate = self.ungated, self.gates()
+        assert ungated is not None
+
+        def read(i: int, start: int, stop: int) -> np.ndarray:
+            return gated_block(ungated, gate, i, start, stop, self.stft_config, self.model_sample_rate,
+                               self.sample_rate)
+
+        return read
+
     def gates(self, gating: Optional[GatingSpec] = None) -> np.ndarray:
         """(n_sources, n_frames) gates for `gating` (default: the current setting)."""
         return gates(self.activity, self.sources, self.gating if gating is None else gating)
@@ -133,13 +167,18 @@ class SeparationResult:
         else:
             if self.ungated is None:
                 raise SeparationError("This separation did not keep its ungated stems, so it cannot be re-gated.")
-            new = self.ungated[idx]  # fancy indexing: a copy, gated in place below
-            release_pages(self.ungated)
-            self.apply_gates(new, gate[idx])
+            if self.stems.dtype != np.float32:  # compact stems: gated a block at a time, no float32 copy
+                ungated = self.ungated
+                new = gated_stems(ungated, gate, idx, self.stft_config, self.model_sample_rate,
+                                  self.sample_rate, self.stems.dtype, after_stem=lambda: release_pages(ungated))
+            else:
+                new = self.ungated[idx]  # fancy indexing: a copy, gated in place below
+                release_pages(self.ungated)
+                self.apply_gates(new, gate[idx])
         self.stems[idx] = new
-        if isinstance(gating, GatingSettings) or sources is None:
+        if sources is None or set(names) == set(self.sources):
             self.gating = gating
-        else:
+        else:  # the others keep the gating they were rendered with: `gating` says what `stems` hold (full_stem)
             merged = {s: settings_for(self.gating, s) for s in self.sources}
             merged.update({s: settings_for(gating, s) for s in names})
             self.gating = merged
@@ -344,23 +383,31 @@ class Separator:
     def separate(self, audio: Union[Audio, np.ndarray], sample_rate: Optional[int] = None, *,
                  gating: GatingSpec = GatingSettings(), wiener: bool = False, keep_for_regate: bool = True,
                  keep_masks: bool = False, cache_dir: Optional[Union[str, Path]] = None,
-                 progress: Optional[ProgressCallback] = None,
+                 stems_dtype: Any = np.float32, progress: Optional[ProgressCallback] = None,
                  cancel: Optional[threading.Event] = None) -> SeparationResult:
         """Separate a song into the model's sources.
 
         audio: an Audio, or a (channels, n_samples) / (n_samples,) float array with sample_rate.
         keep_for_regate=False gates the stems in place and drops what re-gating needs (half the
         memory); with cache_dir, what re-gating needs is kept in an unlinked file there instead of in
-        memory (a long song in the app); keep_masks keeps the masks without Wiener (validation scores them). Progress reports
+        memory (a long song in the app), and without Wiener the network's stems stream straight into that
+        file rather than into a song-sized array; stems_dtype (float16) holds the gated stems compactly when
+        the ungated ones are kept and Wiener is off (export re-derives them in float32: full_stem);
+        keep_masks keeps the masks without Wiener (validation scores them). Progress reports
         stage "separate" (and "render" with Wiener); cancel raises SeparationCancelled between chunks.
         """
         t0 = time.perf_counter()
         mixture, rate, n_song, notes = self.prepare(audio, sample_rate)
         t1 = time.perf_counter()
-        model_stems, activity, masks = self.network_pass(mixture, keep_masks=wiener or keep_masks,
-                                                          progress=progress, cancel=cancel)
-        assert model_stems is not None
-        ungated = resample_stems(model_stems, self.sample_rate, rate, n_song)
+        compact = keep_for_regate and not wiener and np.dtype(stems_dtype) != np.float32
+        if cache_dir is not None and keep_for_regate and not wiener:
+            ungated, activity, masks = self._pass_to_disk(mixture, rate, n_song, cache_dir, keep_masks,
+                                                          progress, cancel)
+        else:
+            model_stems, activity, masks = self.network_pass(mixture, keep_masks=wiener or keep_masks,
+                                                              progress=progress, cancel=cancel)
+            assert model_stems is not None
+            ungated = resample_stems(model_stems, self.sample_rate, rate, n_song)
         t2 = time.perf_counter()
         result = SeparationResult(
             sources=self.sources, sample_rate=rate, stems=ungated, activity=activity,
@@ -376,18 +423,73 @@ class Separator:
             if keep_for_regate:
                 result.ungated = ungated if cache_dir is None else on_disk(ungated, cache_dir)
         elif keep_for_regate:
-            if cache_dir is None:
-                result.ungated = ungated
+            result.ungated = ungated  # on disk already with cache_dir (_pass_to_disk)
+            if compact or cache_dir is not None:  # gated a block at a time from the ungated copy
+                result.stems = gated_stems(ungated, gate, range(len(self.sources)), self.stft_config,
+                                           self.sample_rate, rate, stems_dtype,
+                                           after_stem=lambda: release_pages(ungated))
+            else:
                 result.stems = ungated.copy()
-            else:  # the ungated copy goes to disk; the one in memory becomes the gated stems
-                result.ungated = on_disk(ungated, cache_dir)
-                result.stems = ungated
-            result.apply_gates(result.stems, gate)
+                result.apply_gates(result.stems, gate)
         else:
             result.apply_gates(ungated, gate)  # in place: the CLI keeps one copy of the stems
         t3 = time.perf_counter()
         result.timings = {"prepare_s": t1 - t0, "network_s": t2 - t1, "gating_s": t3 - t2, "total_s": t3 - t0}
         return result
+
+
+    def _pass_to_disk(self, mixture: np.ndarray, rate: int, n_song: int, folder: Union[str, Path], keep_masks: bool,
+                      progress: Optional[ProgressCallback], cancel: Optional[threading.Event]
+                      ) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """network_pass with its ungated stems written straight into an unlinked file in `folder` (at the
+        song's rate: resampled there from a second unlinked file when the rates differ), so no song-sized
+        array of stems is ever held in memory. Returns the read-only mapping (S, 2, n_song) float32, the
+        activity and the masks; the samples are those of the in-memory path, bit for bit (engine.stems)."""
+        n_src, n_model = len(self.sources), mixture.shape[-1]
+        with _unlinked_file(folder, (n_src, 2, n_model)) as (fd, model_map):
+            def sink(values: np.ndarray, first: int) -> None:
+                m = max(0, min(values.shape[-1], n_model - first))
+                for j in range(n_src):
+                    for c in range(2):
+                        row = np.ascontiguousarray(values[j, c, :m], np.float32)
+                        os.pwrite(fd, row.tobytes(), ((j * 2 + c) * n_model + first) * 4)
+
+            _, activity, masks = self.network_pass(mixture, keep_masks=keep_masks, stem_sink=sink,
+                                                   progress=progress, cancel=cancel)
+            if rate == self.sample_rate and n_song == n_model:
+                return model_map(), activity, masks
+            source = model_map()
+            with _unlinked_file(folder, (n_src, 2, n_song)) as (out_fd, song_map):
+                for j in range(n_src):  # resample_stems' blocks, read from the file
+                    pieces = (np.asarray(source[j, :, a:a + BLOCK]) for a in range(0, n_model, BLOCK))
+                    pos = 0
+                    for piece in resample_blocks(pieces, n_model, self.sample_rate, rate, n_song):
+                        for c in range(2):
+                            row = np.ascontiguousarray(piece[c], np.float32)
+                            os.pwrite(out_fd, row.tobytes(), ((j * 2 + c) * n_song + pos) * 4)
+                        pos += piece.shape[-1]
+                        release_pages(source)
+                return song_map(), activity, masks
+
+
+@contextlib.contextmanager
+def _unlinked_file(folder: Union[str, Path], shape: tuple[int, ...]
+                   ) -> Iterator[tuple[int, Callable[[], np.ndarray]]]:
+    """A float32 file of `shape` in `folder`, sized but unwritten and unlinked at once (no file outlives the
+    process, a crash mid-pass included): yields its descriptor and a function that maps it read-only (the
+    mapping keeps the data once the descriptor is closed on leaving)."""
+    fd, name = tempfile.mkstemp(prefix=".stemlab-regate-", suffix=".f32", dir=str(folder))
+    os.unlink(name)
+
+    def mapping() -> np.ndarray:
+        with open(fd, "rb", closefd=False) as fh:
+            return np.memmap(fh, dtype=np.float32, mode="r", shape=shape)
+
+    try:
+        os.ftruncate(fd, int(np.prod(shape)) * 4)
+        yield fd, mapping
+    finally:
+        os.close(fd)
 
 
 def on_disk(array: np.ndarray, folder: Union[str, Path]) -> np.ndarray:

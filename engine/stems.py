@@ -10,7 +10,8 @@ milliseconds; the command line, which streams, takes the same two steps in the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Optional
 
 import numpy as np
 import soxr
@@ -124,3 +125,31 @@ def gate_song_blocks(blocks: Iterable[np.ndarray], gate: np.ndarray, config: STF
             pending = [rest] if rest.shape[-1] else []
             held -= size
             pos += size
+
+
+def gated_stems(ungated: np.ndarray, gate: np.ndarray, index: Sequence[int], config: STFTConfig, model_rate: int,
+                song_rate: int, dtype: Any = np.float32, after_stem: Optional[Callable[[], None]] = None
+                ) -> np.ndarray:
+    """Stems `index` of ungated (n_sources, 2, n_song) gated by gate (n_sources, n_frames), written one stem
+    and one BLOCK at a time into a new (len(index), 2, n_song) array of `dtype`. Each block is gated in
+    float32 exactly as apply_song_gates does and only then stored, so a float16 result is the float32
+    stems rounded once, and a float32 result equals apply_song_gates bit for bit. after_stem runs after
+    each stem (the caller drops the pages of an on-disk ungated copy there)."""
+    n = ungated.shape[-1]
+    out = np.empty((len(index), 2, n), dtype)
+    for j, i in enumerate(index):
+        for a in range(0, n, BLOCK):
+            b = min(n, a + BLOCK)
+            env = song_gate_envelope(gate[i], config, model_rate, song_rate, n, a, b)[None, :]
+            out[j, :, a:b] = np.asarray(ungated[i, :, a:b], np.float32) * env
+        if after_stem is not None:
+            after_stem()
+    return out
+
+
+def gated_block(ungated: np.ndarray, gate: np.ndarray, i: int, start: int, stop: int, config: STFTConfig,
+                model_rate: int, song_rate: int) -> np.ndarray:
+    """Samples [start, stop) of stem i gated, (2, stop - start) float32, from the ungated stems."""
+    n = ungated.shape[-1]
+    env = song_gate_envelope(gate[i], config, model_rate, song_rate, n, start, stop)[None, :]
+    return np.asarray(ungated[i, :, start:stop], np.float32) * env

@@ -56,7 +56,8 @@ def error_db(reference: np.ndarray, got: np.ndarray) -> float:
 
 def test_round_trip_restores_the_stems(separated: tuple, tmp_path: Path) -> None:
     x, result = separated
-    path = save_session(tmp_path / "my song.stemlab.json", state_for(result), x, result, threading.Lock())
+    path = save_session(tmp_path / "my song.stemlab.json", state_for(result), x, result, threading.Lock(),
+                        stem_codec="flac")
     json_path, npz = session_paths(path)
     assert json_path.exists() and npz.exists()
     assert json.loads(json_path.read_text())["format"] == SESSION_FORMAT
@@ -109,7 +110,7 @@ def test_a_format_1_session_still_opens(separated: tuple, tmp_path: Path) -> Non
     np.testing.assert_array_equal(loaded.result.ungated, result.ungated)
     np.testing.assert_allclose(loaded.result.stems, result.stems, atol=1e-6)
     # saved again, it is written in the new format and opens as such
-    again = save_session(path, loaded.state, loaded.mixture, loaded.result, threading.Lock())
+    again = save_session(path, loaded.state, loaded.mixture, loaded.result, threading.Lock(), stem_codec="flac")
     assert json.loads(again.read_text())["format"] == SESSION_FORMAT
     assert error_db(result.ungated, load_session(again).result.ungated) < -60.0
 
@@ -144,12 +145,13 @@ def test_refuses_pickled_or_mistyped_arrays(separated: tuple, tmp_path: Path) ->
 
 def test_refuses_mistyped_or_mismatched_format_2_arrays(separated: tuple, tmp_path: Path) -> None:
     x, result = separated
-    path = save_session(tmp_path / "m.stemlab.json", state_for(result), x, result, threading.Lock())
+    path = save_session(tmp_path / "m.stemlab.json", state_for(result), x, result, threading.Lock(),
+                        stem_codec="flac")
     _, npz = session_paths(path)
     with np.load(npz) as data:
         good = {k: data[k] for k in data.files}
     short = save_session(tmp_path / "short.stemlab.json", state_for(result), x[:, : x.shape[1] // 2],
-                         result, threading.Lock())
+                         result, threading.Lock(), stem_codec="flac")
     with np.load(session_paths(short)[1]) as data:
         short_mix = data["mixture_flac"]
     cases = [
@@ -173,7 +175,8 @@ def test_damaged_flac_inside_a_whole_arrays_file_is_named_as_such(separated: tup
     """A FLAC stream cut short or scrambled, stored in an otherwise valid npz (its CRC recomputed), gives
     the one-line incomplete message, not a traceback."""
     x, result = separated
-    path = save_session(tmp_path / "d.stemlab.json", state_for(result), x, result, threading.Lock())
+    path = save_session(tmp_path / "d.stemlab.json", state_for(result), x, result, threading.Lock(),
+                        stem_codec="flac")
     _, npz = session_paths(path)
     with np.load(npz) as data:
         good = {k: data[k] for k in data.files}
@@ -238,6 +241,150 @@ def test_a_long_song_keeps_its_regate_copy_on_disk_and_saves_as_a_session(
     assert list((tmp_path / "cache" / "stemlab").iterdir()) == []
     reference = sep.separate(x, 44100, gating=gating)
     np.testing.assert_array_equal(result.stems, reference.stems)
-    path = save_session(tmp_path / "long.stemlab.json", state_for(result), x, result, threading.Lock())
+    path = save_session(tmp_path / "long.stemlab.json", state_for(result), x, result, threading.Lock(),
+                        stem_codec="flac")
     loaded = load_session(path)
     assert error_db(reference.ungated, loaded.result.ungated) < -60.0
+
+
+# ---- format 3: the stems as MP3, the song as FLAC ----------------------------------------------------
+
+
+def clicks(n: int, at: list[int], seed: int = 0) -> np.ndarray:
+    """Quiet noise with a click (one loud sample) at each place in `at`: (2, n) float32."""
+    x = (0.01 * np.random.default_rng(seed).standard_normal((2, n))).astype(np.float32)
+    x[:, at] = 0.8
+    return x
+
+
+def test_format_3_keeps_the_song_lossless_and_the_stems_in_mp3(separated: tuple, tmp_path: Path) -> None:
+    from app.session import best_lag
+
+    x, result = separated
+    path = save_session(tmp_path / "c.stemlab.json", state_for(result), x, result, threading.Lock())
+    assert json.loads(path.read_text())["format"] == SESSION_FORMAT == "stemlab-session/3"
+    with np.load(session_paths(path)[1]) as data:
+        assert {f"stem_mp3_{k}" for k in range(len(result.sources))} <= set(data.files)
+        assert not any(k.startswith("stem_flac_") for k in data.files)
+    loaded = load_session(path)
+    assert np.abs(loaded.mixture - x).max() < 2.0 / 32768  # the song is 16-bit FLAC, as in format 2
+    assert loaded.result.ungated.shape == result.ungated.shape
+    for k in range(len(result.sources)):
+        # lossy, but the same stem: its error lies well under it, and it lines up to the sample
+        assert error_db(result.ungated[k], loaded.result.ungated[k]) < -15.0, result.sources[k]
+        assert best_lag(result.ungated[k].sum(0), loaded.result.ungated[k].sum(0), 4096) == 0
+        assert best_lag(loaded.result.ungated[k].sum(0), result.ungated[k].sum(0), 4096) == 0
+    np.testing.assert_array_equal(loaded.result.activity, result.activity)
+    # the compact session is a fraction of the lossless one
+    flac = save_session(tmp_path / "f.stemlab.json", state_for(result), x, result, threading.Lock(),
+                        stem_codec="flac")
+    assert session_paths(path)[1].stat().st_size < 0.7 * session_paths(flac)[1].stat().st_size
+
+
+def test_an_mp3_stem_lines_up_with_the_original_to_the_sample(tmp_path: Path) -> None:
+    """A click test through the encoder and decoder: every click comes back at its own sample, and the
+    decoded stem has the original's length exactly."""
+    from app.session import _decode_mp3, _encode_track
+
+    n = 3 * 44100 + 777  # not a whole number of MP3 frames
+    places = [1000, 44100, 100_003, n - 500]
+    x = clicks(n, places)
+    coded = _encode_track(x, 44100, "mp3")
+    assert coded.codec == "mp3" and coded.lead == 0  # this decoder honours LAME's delay and padding header
+    out = np.empty((2, n), np.float32)
+    assert _decode_mp3(coded.blob, coded.scale, coded.lead, out)
+    for p in places:
+        window = np.abs(out[0, p - 300:p + 300])
+        assert int(np.argmax(window)) + p - 300 == p
+
+
+def test_a_decoder_that_does_not_trim_its_delay_is_compensated() -> None:
+    """Where the decoded stream is longer than the stem (a decoder that ignores LAME's header), the lead is
+    measured by cross-correlation at save time and dropped on reading, so the clicks stay in place."""
+    from app.session import MAX_LEAD, _decode_mp3, _measure_lead, _mp3_bytes
+
+    n, lead = 2 * 44100, 1105  # LAME's usual delay, 576 + 529
+    places = [5000, 30000, 70000]
+    x = clicks(n, places, seed=2)
+    delayed = np.concatenate([np.zeros((2, lead), np.float32), x], axis=1)  # what such a decoder returns
+    blob, scale = _mp3_bytes(delayed, 44100)
+    assert _measure_lead(blob, x, scale) == lead
+    out = np.empty((2, n), np.float32)
+    assert _decode_mp3(blob, scale, lead, out)
+    for p in places:
+        assert int(np.argmax(np.abs(out[0, p - 300:p + 300]))) + p - 300 == p
+    # a stream a few samples short of the stem is padded with silence to the stem's length
+    short = np.empty((2, n + MAX_LEAD // 2), np.float32)
+    assert _decode_mp3(blob, scale, lead, short) and not short[:, -MAX_LEAD // 4:].any()
+
+
+def test_a_stem_mp3_cannot_take_falls_back_to_flac(separated: tuple, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.session as session
+
+    x, result = separated
+    assert session._encode_track(x, 96000, "mp3").codec == "flac"  # no MP3 mode at 96 kHz
+
+    def broken(track: np.ndarray, rate: int) -> tuple:
+        if np.shares_memory(track, result.ungated[2]):
+            raise RuntimeError("the encoder failed")
+        return real(track, rate)
+
+    real = session._mp3_bytes
+    monkeypatch.setattr(session, "_mp3_bytes", broken)
+    path = save_session(tmp_path / "fb.stemlab.json", state_for(result), x, result, threading.Lock())
+    with np.load(session_paths(path)[1]) as data:
+        assert "stem_flac_2" in data.files and "stem_mp3_2" not in data.files and "stem_mp3_1" in data.files
+    loaded = load_session(path)
+    assert error_db(result.ungated[2], loaded.result.ungated[2]) < -60.0  # that stem kept losslessly
+    assert error_db(result.ungated[1], loaded.result.ungated[1]) < -15.0
+
+
+def test_a_format_2_session_still_opens(separated: tuple, tmp_path: Path) -> None:
+    """Format 2 as StemLab wrote it: every track FLAC, no stem_leads."""
+    x, result = separated
+    path = save_session(tmp_path / "two.stemlab.json", state_for(result), x, result, threading.Lock(),
+                        stem_codec="flac")
+    _, npz = session_paths(path)
+    with np.load(npz) as data:
+        arrays = {k: data[k] for k in data.files if k != "stem_leads"}
+    np.savez(npz, **arrays)
+    doc = json.loads(path.read_text())
+    doc["format"] = "stemlab-session/2"
+    path.write_text(json.dumps(doc))
+    loaded = load_session(path)
+    assert error_db(result.ungated, loaded.result.ungated) < -60.0
+    np.testing.assert_allclose(loaded.result.stems, load_session(path).result.stems)
+
+
+def test_a_damaged_format_3_session_gives_one_clear_message_and_changes_nothing(
+        separated: tuple, tmp_path: Path) -> None:
+    x, result = separated
+    path = save_session(tmp_path / "d3.stemlab.json", state_for(result), x, result, threading.Lock())
+    json_path, npz = session_paths(path)
+    whole = npz.read_bytes()
+    with np.load(npz) as data:
+        good = {k: data[k] for k in data.files}
+    blob = good["stem_mp3_0"]
+    scrambled = blob.copy()
+    scrambled[600:] = np.random.default_rng(0).integers(0, 256, scrambled.size - 600, dtype=np.uint8)
+    expected = incomplete_message("d3.stemlab.json", "d3.stemlab.npz")
+    for bad in (blob[: blob.size // 3], scrambled, blob[:10]):
+        np.savez(npz, **{**good, "stem_mp3_0": bad})
+        damaged = npz.read_bytes()
+        with pytest.raises(SessionError) as info:
+            load_session(path)
+        assert str(info.value) == expected
+        assert npz.read_bytes() == damaged  # reading changes nothing on disk
+    for cut in (len(whole) // 2, len(whole) - 30):
+        npz.write_bytes(whole[:cut])
+        with pytest.raises(SessionError) as info:
+            load_session(path)
+        assert str(info.value) == expected
+    for leads, match in ((np.full(len(result.sources), -1, np.int32), "stem_leads"),
+                         (np.zeros(len(result.sources), np.int64), "stem_leads")):
+        np.savez(npz, **{**good, "stem_leads": leads})
+        with pytest.raises(SessionError, match=match):
+            load_session(path)
+    npz.write_bytes(whole)
+    assert load_session(json_path).result.stems.shape == result.stems.shape

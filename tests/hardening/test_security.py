@@ -282,3 +282,44 @@ def test_the_app_refuses_a_bad_session_with_one_dialog(qtbot: Any, window: Any, 
         window.open_path(str(path))
     # the song's recorded place (/music/song.wav) is only a name: exports start beside the session
     assert window.song.path == path.parent / "song.wav"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                  HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_mangled_mp3_stem_loads_sanely_or_is_refused_in_one_line(saved: tuple, data: st.DataObject) -> None:
+    """Format 3's MP3 stems are bytes from a file like any other: overwritten, cut or grown in place (the npz
+    itself whole), a stem decodes to finite samples of the session's length or the session is refused
+    with the one incomplete message."""
+    from app.session import incomplete_message
+
+    path, doc = saved
+    write_doc(path, doc)
+    _, npz = session_paths(path)
+    original = npz.read_bytes()
+    with np.load(npz, allow_pickle=False) as arrays_file:
+        arrays = {k: arrays_file[k] for k in arrays_file.files}
+    key = data.draw(st.sampled_from(sorted(k for k in arrays if k.startswith("stem_mp3_"))))
+    blob = arrays[key].copy()
+    start = data.draw(st.integers(0, blob.size - 1))
+    how = data.draw(st.sampled_from(["overwrite", "cut", "grow"]))
+    if how == "overwrite":
+        size = data.draw(st.integers(1, 4096))
+        junk = np.frombuffer(data.draw(st.binary(min_size=size, max_size=size)), np.uint8)
+        blob[start:start + size] = junk[: blob[start:start + size].size]
+    elif how == "cut":
+        blob = blob[:start]
+    else:
+        blob = np.concatenate([blob, np.frombuffer(data.draw(st.binary(min_size=1, max_size=4096)), np.uint8)])
+    try:
+        np.savez(npz, **dict(arrays, **{key: blob}))
+        try:
+            loaded = load_session(path)
+        except SessionError as exc:
+            message = str(exc)
+            assert message == incomplete_message(path.name, npz.name) or "must" in message, message
+            return
+        r = loaded.result
+        assert np.isfinite(r.ungated).all() and r.ungated.shape == (6, 2, loaded.mixture.shape[-1])
+    finally:
+        npz.write_bytes(original)
