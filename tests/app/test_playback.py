@@ -109,8 +109,12 @@ w.open_path(str(tmp / "song.wav")); wait(w.song_loaded)
 w.separate(); wait(w.separation_finished)
 pump(0.1)
 w.toggle_play()
-pump(0.3)
-# the null sink is not paced: the song has played through by now and the stream stopped itself
+# the null sink is not paced: the song plays through as fast as the callback mixes (how fast depends on
+# the machine), then the stream stops itself; wait for that, up to the song's own length
+deadline = time.monotonic() + 30.0
+while not (w.mixer.ended and not w.player.playing) and time.monotonic() < deadline:
+    pump(0.05)
+pump(0.1)
 out = {"available": w.player.available, "reason": w.player.reason, "ended": w.mixer.ended,
        "playing_at_end": w.player.playing, "position": w.mixer.position, "playhead": w.playheads[0].value(),
        "clock": w.clock.text(), "banner": "playback" in w.messages}
