@@ -158,11 +158,7 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
                 prog = weighted_choice(rng, COUNTER_CHOICES)
                 lo = int(rng.integers(38, 54))
                 mel = write_melody(pw, flags, lo, lo + int(rng.integers(14, 30)), float(rng.uniform(1.0, 2.4)), 2)
-                art = float(rng.uniform(0.4, 0.95))
-                t = Track("counter", "other", prog)
-                for o, d, p, sname in monophonic(mel):
-                    t.notes.append(pw.note(o, d * art, p, humanised_velocity(rng, 86, SECTION_ENERGY[sname])))
-                tracks.append(t)
+                tracks.append(_line_track(pw, "counter", prog, mel, float(rng.uniform(0.4, 0.95)), 86))
             elif kind == "arp":
                 tracks.append(write_arp(pw, flags))
             elif kind == "stabs":
@@ -175,11 +171,7 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
                 prog = weighted_choice(rng, LEAD_CHOICES)
                 lo = int(rng.integers(52, 70)) if prog not in (71, 57, 58) else int(rng.integers(42, 52))
                 mel = write_melody(pw, lead_flags, lo, lo + int(rng.integers(16, 30)), float(rng.uniform(0.8, 2.4)), 2)
-                art = float(rng.uniform(0.45, 0.95))
-                t = Track("lead", "other", prog)
-                for o, d, p, sname in monophonic(mel):
-                    t.notes.append(pw.note(o, d * art, p, humanised_velocity(rng, 92, SECTION_ENERGY[sname])))
-                tracks.append(t)
+                tracks.append(_line_track(pw, "lead", prog, mel, float(rng.uniform(0.45, 0.95)), 92))
 
     # The sung line, and sometimes a choir behind it.
     vocal_notes: list[Any] = []
@@ -276,6 +268,16 @@ def _rearticulate(rng: np.random.Generator, t: Track) -> None:
         return
     for n in t.notes:
         n.pitch += shift
+
+
+def _line_track(pw: PartWriter, name: str, program: int, melody: list[Any], articulation: float,
+                velocity: float) -> Track:
+    """A one-voice line in "other" (a counter-line or a lead): the melody's notes held for `articulation`
+    of their length, velocities humanised around `velocity` by section energy."""
+    track = Track(name, "other", program)
+    for o, d, p, sname in monophonic(melody):
+        track.notes.append(pw.note(o, d * articulation, p, humanised_velocity(pw.rng, velocity, SECTION_ENERGY[sname])))
+    return track
 
 
 def _section_index(sections: list[Section], t: float) -> int:
