@@ -5,7 +5,7 @@ learning curve against training hours. Evaluations are cached beside the checkpo
     python bench/campaign.py --model start=runs/start/checkpoint.pt --model v2=runs/snapshots/step-4972.pt \\
         [--sets data/benchmark data/benchmark-fluidr3 data/val] [--section NAME] [--title TEXT] [--write]
 
-Each --model is LABEL=PATH (a checkpoint or a model card). The first set is the benchmark; the curve
+Each --model is LABEL=PATH (a checkpoint or a model card; PATH+wiener scores it with the Wiener filter). The first set is the benchmark; the curve
 section lists every model with the benchmark's gated mean and the checkpoint's training hours.
 """
 
@@ -22,18 +22,21 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import write_section  # noqa: E402
 
+WIENER = "+wiener"  # LABEL=PATH+wiener: the same model with the multichannel Wiener filter
 SET_NAMES = {"data/benchmark": "benchmark (real songs, TimGM6mb)",
              "data/benchmark-fluidr3": "benchmark songs in FluidR3 (a training font)",
              "data/val": "new generated songs (data/val, generator v2)"}
 
 
 def evaluation(label: str, model: str, set_dir: str) -> dict[str, Any]:
+    """The report for one model on one set; a PATH ending in `+wiener` is scored with the Wiener filter."""
     from training.evaluation.evaluate import evaluate
 
     cache = ROOT / "runs" / "eval" / f"{label}--{Path(set_dir).name}.json"
     if cache.exists():
         return json.loads(cache.read_text())
-    report = evaluate(model, set_dir, progress=False)
+    wiener = model.endswith(WIENER)
+    report = evaluate(model.removesuffix(WIENER), set_dir, progress=False, wiener=wiener)
     cache.parent.mkdir(parents=True, exist_ok=True)
     cache.write_text(json.dumps(report, indent=2) + "\n")
     return report
@@ -41,6 +44,7 @@ def evaluation(label: str, model: str, set_dir: str) -> dict[str, Any]:
 
 def _facts(model: str) -> dict[str, Any]:
     """The step and training hours a checkpoint (or a model card's training record) states."""
+    model = model.removesuffix(WIENER)
     if model.endswith(".json"):
         training = json.loads(Path(model).read_text()).get("training", {})
         return {"step": training.get("steps"), "elapsed_s": (training.get("train_hours_wall") or 0) * 3600 or None}

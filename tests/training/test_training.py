@@ -134,7 +134,10 @@ def test_resume_gives_the_same_next_steps(tiny_sets: dict[str, Path], tmp_path: 
     resumed = Trainer(tiny_config(tiny_sets, tmp_path / "b", val_set=None, weighting="dwa"), resume=True,
                       progress=False)
     assert resumed.step == 2
+    cpu_at_resume = resumed.cpu_s
+    assert cpu_at_resume > 0  # the first part's CPU time came back with the checkpoint
     resumed.run()
+    assert resumed.cpu_s > cpu_at_resume
     for (k, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
 

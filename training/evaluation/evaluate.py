@@ -23,8 +23,9 @@ from engine.gating import GatingSettings, GatingSpec
 from engine.metrics import is_active, precision_recall_f1, sdr
 from engine.model import IASSUNet
 from engine.modelcard import ModelCard
-from engine.separator import Separator, describe_gating
+from engine.separator import Separator, describe_gating, render_wiener
 from engine.spectral import STFTConfig, istft, stft
+from engine.stems import resample_stems
 from training.datasets.dataset import MultitrackDataset
 from training.errors import TrainingError
 from training.run.checkpoints import load_checkpoint_file
@@ -84,7 +85,9 @@ def _gating_dict(gating: GatingSpec) -> dict[str, Any]:
 
 
 def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(), museval_n: int = 0,
-             limit: int = 0, progress: bool = True) -> dict[str, Any]:
+             limit: int = 0, progress: bool = True, wiener: bool = False) -> dict[str, Any]:
+    """Score `model` on every excerpt of `set_dir`. With `wiener`, both the gated and the ungated
+    estimates are refined by the engine's multichannel Wiener filter (as `stemlab separate --wiener`)."""
     sep, has_activity = load_for_eval(model)
     name, sources, config = sep.card.name, sep.sources, sep.stft_config
     ds = MultitrackDataset(set_dir)
@@ -104,9 +107,15 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(),
         stems = np.stack([ex.stems.get(s, np.zeros_like(ex.mixture)) for s in sources])
         mixture = stems.sum(axis=0)
         # the engine's separation as the app and the command line run it, gating included
-        result = sep.separate(mixture, ds.sample_rate, gating=gating)
+        result = sep.separate(mixture, ds.sample_rate, gating=gating, wiener=wiener)
         assert result.ungated is not None
         est, est_g = result.ungated, result.stems
+        if wiener:  # the ungated estimate through the same filter: every gate open
+            assert result.masks is not None and result.mixture is not None
+            open_gates = np.ones((len(sources), result.masks.shape[-1]), np.float32)
+            est = resample_stems(render_wiener(result.mixture, result.masks, open_gates, config,
+                                               range(len(sources)), device=sep.device),
+                                 sep.sample_rate, ds.sample_rate, mixture.shape[-1])
         if has_activity:
             g = result.gates()
             for j, s in enumerate(sources):
@@ -141,7 +150,7 @@ def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(),
     if progress:
         print(file=sys.stderr)
     report: dict[str, Any] = {"model": name, "set": str(set_dir), "n_excerpts": len(songs), "sources": sources,
-                              "gating": _gating_dict(gating),
+                              "gating": _gating_dict(gating), "wiener": wiener,
                               "seconds": round(time.perf_counter() - t0, 1), "sdr": {}, "museval": {},
                               "activity": {}, "silent": {}}
     for m in methods:
@@ -220,7 +229,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise TrainingError(str(exc)) from exc
         report = evaluate(args.model, args.set, gating=gating,
-                          museval_n=args.museval, limit=args.limit, progress=not args.quiet)
+                          museval_n=args.museval, limit=args.limit, progress=not args.quiet,
+                          wiener=args.wiener)
     except StemLabError as exc:
         print(f"stemlab evaluate: {exc}", file=sys.stderr)
         return 2

@@ -116,6 +116,7 @@ def register(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") 
     v.add_argument("--median-frames", type=int, default=None, help="median filter length in frames (default: the engine's)")
     v.add_argument("--museval", type=int, default=0, metavar="N", help="also run museval on the first N excerpts")
     v.add_argument("--limit", type=int, default=0, help="only the first N excerpts")
+    v.add_argument("--wiener", action="store_true", help="refine the estimates with the multichannel Wiener filter")
     v.add_argument("--quiet", action="store_true")
     v.set_defaults(func=cmd_evaluate)
 

@@ -185,6 +185,7 @@ class Trainer:
         self.best_score = -math.inf
         self.history: list[dict[str, Any]] = []
         self.elapsed_s = 0.0
+        self.cpu_s = 0.0  # CPU time of the training process (all its threads), summed over every resume
         self.ema: Optional[dict[str, torch.Tensor]] = None  # moving average of the weights (cfg.ema_decay > 0)
         self._stop = False
         if self.rank == 0:
@@ -219,7 +220,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "step": self.step, "epoch": self.epoch,
             "epoch_losses": self.epoch_losses, "energies": self.energies, "best_score": self.best_score,
-            "history": self.history, "elapsed_s": self.elapsed_s, "config": asdict(self.cfg),
+            "history": self.history, "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s, "config": asdict(self.cfg),
             "train_fingerprint": [set_fingerprint(r, with_songs=False) for r in self.cfg.train_sets],
             "val_fingerprint": set_fingerprint(self.cfg.val_set, with_songs=True),
             "ema": self.ema,
@@ -231,7 +232,8 @@ class Trainer:
             if self.ema is not None:
                 # the averaged weights as a weights-only checkpoint, which evaluate and export-model read as is
                 atomic_torch_save({"model": self.ema, "step": self.step, "epoch": self.epoch, "ema_decay":
-                                   self.cfg.ema_decay, "elapsed_s": self.elapsed_s, "config": asdict(self.cfg)},
+                                   self.cfg.ema_decay, "elapsed_s": self.elapsed_s, "cpu_s": self.cpu_s,
+                                   "config": asdict(self.cfg)},
                                   self.out / EMA)
 
     def load_checkpoint(self, path: Path) -> None:
@@ -248,6 +250,7 @@ class Trainer:
         self.best_score = float(state["best_score"])
         self.history = list(state["history"])
         self.elapsed_s = float(state.get("elapsed_s", 0.0))
+        self.cpu_s = float(state.get("cpu_s", 0.0))  # 0 for runs saved before it was counted
         self.ema = state.get("ema")  # None when the run kept none: it starts from the resumed weights
         say = print if self.rank == 0 else (lambda *_: None)
         say(f"train: resumed {self.out} at step {self.step} (epoch {self.epoch})")
@@ -355,7 +358,7 @@ class Trainer:
         counts_sum = np.zeros(n_src)
         act_sum = np.zeros(n_src)
         t_start = time.perf_counter()
-        elapsed0 = self.elapsed_s
+        elapsed0, cpu0, cpu_start = self.elapsed_s, self.cpu_s, time.process_time()
         last_ckpt = t_start
         bar = None
         if self.progress and self.rank == 0:
@@ -384,11 +387,13 @@ class Trainer:
                 counts_sum += cnt
                 act_sum += act * (cnt > 0)
                 self.elapsed_s = elapsed0 + time.perf_counter() - t_start
+                self.cpu_s = cpu0 + time.process_time() - cpu_start
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{float((w * sep).sum()):.3g}", act=f"{float(act.mean()):.3f}")
                 if log is not None and self.step % cfg.log_every == 0:
                     rec = {"kind": "step", "step": self.step, "epoch": self.epoch, "time_s": round(self.elapsed_s, 1),
+                           "cpu_s": round(self.cpu_s, 1),
                            "step_s": round(step_s, 3), "sep": sep.round(6).tolist(), "act": act.round(5).tolist(),
                            "weights": np.round(w, 4).tolist(), "lr": self.optimizer.param_groups[0]["lr"]}
                     log.write(json.dumps(rec) + "\n")
