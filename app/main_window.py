@@ -409,6 +409,7 @@ class MainWindow(QMainWindow):
         sb = self.statusBar()
         sb.setFixedHeight(26)
         self.status_text = QLabel("Ready")
+        self.opened_status = "Ready"  # what the status said when the song on screen opened
         sb.addWidget(self.status_text, 1)
         self.progress = QProgressBar()
         self.progress.setFixedWidth(240)
@@ -593,8 +594,12 @@ class MainWindow(QMainWindow):
         self.sessions.on_history()
 
     def _on_music_analysed(self, info: Any) -> None:
+        """The tempo and key arrive from their worker whenever it finishes: they join the status while it
+        still tells of the song's opening, and never replace what came since (a separation and its notes)."""
         took = f" in {self.grid.analysis_s:.1f} s" if self.grid.analysis_s is not None else ""
-        self.status(f"Measured {self.master.music_label.text()}{took}")
+        shown = self.status_text.text()
+        if shown == self.opened_status:
+            self.status(f"{shown} · measured {self.master.music_label.text()}{took}")
 
     def _build_shortcuts(self) -> None:
         for k in range(9):

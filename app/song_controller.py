@@ -79,10 +79,11 @@ class SongController(QObject):
         self.w.settings.set("ui/last_folder", str(song.path.parent))
         self.fill_recent_list()
         extra = f" ({'; '.join(song.notes)})" if song.notes else ""
-        self.w.status(
+        self.w.opened_status = (
             f"Opened {song.path.name}: {format_time(song.duration_s)} at {song.sample_rate} Hz in "
             f"{song.load_s:.2f} s{extra}"
         )
+        self.w.status(self.w.opened_status)
         self._attach_truth_on_open(song)
         self.w.song_loaded.emit(song)
 

@@ -437,3 +437,21 @@ def test_stems_start_at_the_gating_the_model_card_tunes(qtbot: Any, make_window:
     assert spec["drums"].threshold == pytest.approx(0.2, abs=0.01) and spec["drums"].median_frames == 25
     assert spec["vocals"].threshold == pytest.approx(w.master.gating.threshold_value)
     assert w.headers[0].linked.isChecked()
+
+
+def test_the_tempo_measured_late_never_hides_the_separations_notes(qtbot: Any, window: Any, tmp_path: Path) -> None:
+    """The song's tempo and key come from their own worker, whenever it finishes: while the status still
+    tells of the opening they join it; after a separation (whose notes matter more) they leave it alone."""
+    w = window
+    path = tmp_path / "silence.wav"
+    sf.write(path, np.zeros((2 * SR, 2), np.float32), SR)
+    with qtbot.waitSignal(w.grid.analysed, timeout=WAIT):
+        open_song(qtbot, w, path)
+    assert w.status_text.text().startswith(w.opened_status) and "· measured no steady beat" in w.status_text.text()
+    with qtbot.waitSignal(w.separation_finished, timeout=WAIT):
+        w.separate()
+    qtbot.waitUntil(lambda: w._sep_worker is None, timeout=WAIT)
+    separated = w.status_text.text()
+    assert separated.startswith("Separated into 6 stems") and "digital silence" in separated
+    w.grid.analysed.emit(w.grid.music)  # as a slow analysis would, after the separation
+    assert w.status_text.text() == separated
