@@ -55,7 +55,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
 
     from engine import GatingSettings, Separator, StemLabError, load_audio
     from engine.audio import SUBTYPES
-    from engine.errors import AudioWriteError
+    from engine.errors import AudioWriteError, is_out_of_memory
     from engine.export import replacing_folder, separate_to_folder, song_folder_names
     from engine.gating import MAX_MEDIAN_FRAMES
     from engine.music import analyse
@@ -120,7 +120,9 @@ def cmd_separate(args: argparse.Namespace) -> int:
             message = str(exc)
             named = message.startswith((path.name, str(path)))
             print(f"stemlab: {message}" if named else f"stemlab: {path.name}: {message}", file=sys.stderr)
-        except MemoryError:
+        except (MemoryError, RuntimeError) as exc:  # torch says "out of memory" with a RuntimeError
+            if not is_out_of_memory(exc):
+                raise
             failures += 1
             print(f"stemlab: {path.name}: not enough memory to separate this song.", file=sys.stderr)
     return 1 if failures else 0
@@ -246,9 +248,9 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     # Ctrl-C at any moment, while the parser imports the training commands too, ends with exit 130
+    args_list = list(sys.argv[1:] if argv is None else argv)
     try:
         _setup_threads()
-        args_list = list(sys.argv[1:] if argv is None else argv)
         commands = training_commands()
         if args_list and args_list[0] in commands:
             return run_training_command(commands[args_list[0]], args_list)
@@ -264,6 +266,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print("stemlab: interrupted; nothing unfinished was left under a final name", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug, or memory running out: one line, and a crash report for a bug
+        from app.crash import report_unexpected
+
+        return report_unexpected(exc, args_list)
 
 
 if __name__ == "__main__":

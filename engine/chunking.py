@@ -16,7 +16,7 @@ from typing import Callable, Iterator, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .errors import SeparationError
+from .errors import SeparationError, is_out_of_memory
 from .progress import Progress, ProgressCallback, check_cancel
 
 # fn(chunk, start_sample) -> tensor(s) shaped (..., chunk_samples // stride); chunk is (channels, chunk_samples)
@@ -114,11 +114,8 @@ def out_of_memory_as_error(device: torch.device) -> Iterator[None]:
     """Torch's out-of-memory failures (GPU, or a CPU allocation) -> SeparationError with advice."""
     try:
         yield
-    except torch.OutOfMemoryError as exc:
-        raise SeparationError(_oom_message(device)) from exc
-    except RuntimeError as exc:
-        text = str(exc).lower()
-        if "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text:
+    except (torch.OutOfMemoryError, RuntimeError, MemoryError) as exc:
+        if is_out_of_memory(exc):
             raise SeparationError(_oom_message(device)) from exc
         raise
 

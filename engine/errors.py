@@ -25,3 +25,16 @@ class SeparationCancelled(StemLabError):
 
 class SeparationError(StemLabError):
     """The separation itself failed (e.g. out of memory on the device)."""
+
+
+OUT_OF_MEMORY_TEXTS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` is a failure to get memory, in any of the forms it comes in: Python's MemoryError,
+    torch's OutOfMemoryError (a GPU), or the RuntimeError torch raises when a CPU allocation fails."""
+    if isinstance(exc, MemoryError):
+        return True
+    if type(exc).__name__ == "OutOfMemoryError":  # torch.OutOfMemoryError, without importing torch here
+        return True
+    return isinstance(exc, RuntimeError) and any(t in str(exc).lower() for t in OUT_OF_MEMORY_TEXTS)

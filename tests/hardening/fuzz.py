@@ -33,6 +33,8 @@ from typing import Any, Optional
 import numpy as np
 import soundfile as sf
 
+from app.crash import EXIT_SOFTWARE
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 150.0
 COMMANDS = ("separate", "evaluate", "export-model", "make-data", "make-benchmark", "make-demo", "train", "gui")
@@ -231,7 +233,8 @@ def make_case(rng: random.Random, sb: Sandbox, table: dict[str, list[tuple[str, 
 
 
 def judge(case: Case, sb: Sandbox, before: dict[str, str]) -> Verdict:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", QT_QPA_PLATFORM="")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", QT_QPA_PLATFORM="",
+               XDG_CACHE_HOME=f"{sb.root}-cache")  # crash reports and caches: beside the sandbox
     for k in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
         env.pop(k, None)
     t0 = time.monotonic()
@@ -255,7 +258,9 @@ def judge(case: Case, sb: Sandbox, before: dict[str, str]) -> Verdict:
     # interrupted: exit 130, or (a Ctrl-C landing while the interpreter shuts down) death by SIGINT itself,
     # which a shell reports as 130 too
     allowed = {0, 1, 2} | ({130, -signal.SIGINT} if case.signal_after_s is not None else set())
-    if rc not in allowed and not problems:
+    if rc == EXIT_SOFTWARE:
+        problems.append("internal error (a bug; its crash report names the line)")
+    elif rc not in allowed and not problems:
         problems.append(f"exit status {rc}")
     if "Traceback (most recent call last)" in err:
         problems.append("traceback")

@@ -1,0 +1,137 @@
+"""A bug the command line did not foresee ends in one line and a crash report, never a traceback; running
+out of memory is told apart from a bug and ends in one line and exit 1."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import app.cli
+import engine.export
+from app.crash import EXIT_SOFTWARE, reports_dir
+from engine.errors import is_out_of_memory
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _real_cpu_out_of_memory() -> RuntimeError:
+    """The error torch itself raises when a CPU allocation fails (asking for 4 EiB fails at once)."""
+    try:
+        torch.empty(2**62, dtype=torch.uint8)
+    except RuntimeError as exc:
+        return exc
+    raise AssertionError("a 4 EiB tensor was allocated")
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def _separate(tmp_path: Path, *songs: Path, model: Path) -> list[str]:
+    return ["separate", *map(str, songs), "--out", str(tmp_path / "out"), "--model", str(model),
+            "--allow-untrained", "--quiet", "--no-analysis"]
+
+
+def test_out_of_memory_is_recognised_in_each_form() -> None:
+    assert is_out_of_memory(_real_cpu_out_of_memory())
+    assert is_out_of_memory(MemoryError())
+    assert is_out_of_memory(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"))
+    assert not is_out_of_memory(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))
+    assert not is_out_of_memory(ValueError("not enough memory"))  # only torch's and Python's own kinds
+
+
+def test_a_bug_gives_one_line_and_a_report(
+    tmp_path: Path, cache: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise KeyError("stems")  # as a bug would
+
+    monkeypatch.setattr(app.cli, "cmd_separate", lambda args: broken())
+    argv = _separate(tmp_path, song_file, model=tiny_model)
+    assert app.cli.main(argv) == EXIT_SOFTWARE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("stemlab: internal error (KeyError: 'stems')")
+    (report,) = reports_dir().glob("stemlab-*.txt")
+    assert str(report) in err and report.parent == cache / "stemlab" / "crash-reports"
+    text = report.read_text()
+    assert f"command: stemlab {' '.join(argv)}" in text
+    assert "Traceback (most recent call last)" in text and "in broken" in text and "KeyError: 'stems'" in text
+    assert [p.name for p in report.parent.iterdir()] == [report.name]  # nothing half-written beside it
+
+
+def test_a_report_that_cannot_be_written_still_gives_one_line(
+    tmp_path: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    monkeypatch.setattr(app.cli, "cmd_separate", lambda args: 1 / 0)
+    assert app.cli.main(_separate(tmp_path, song_file, model=tiny_model)) == EXIT_SOFTWARE
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "ZeroDivisionError" in err and "no crash report could be written" in err
+    assert blocker.read_text() == "not a folder"
+
+
+def test_memory_running_out_is_not_a_bug(
+    tmp_path: Path, cache: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    oom = _real_cpu_out_of_memory()
+
+    def out_of_memory(args: Any) -> int:
+        raise oom
+
+    monkeypatch.setattr(app.cli, "cmd_separate", out_of_memory)
+    assert app.cli.main(_separate(tmp_path, song_file, model=tiny_model)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stemlab: not enough memory") and len(err.splitlines()) == 1
+    assert not cache.exists()  # no crash report: nothing to fix in StemLab
+
+
+def test_a_song_that_runs_out_of_memory_does_not_stop_the_batch(
+    tmp_path: Path, cache: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    first = tmp_path / "first.wav"
+    first.write_bytes(song_file.read_bytes())
+    real = engine.export.separate_to_folder
+    oom = _real_cpu_out_of_memory()
+
+    calls: list[int] = []
+
+    def separate(separator: Any, audio: Any, folder: Path, **kw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:  # the first song, first.wav
+            raise oom  # as writing a stem might, past the network's own guard
+        return real(separator, audio, folder, **kw)
+
+    monkeypatch.setattr(engine.export, "separate_to_folder", separate)
+    assert app.cli.main(_separate(tmp_path, first, song_file, model=tiny_model)) == 1
+    captured = capsys.readouterr()
+    assert "stemlab: first.wav: not enough memory to separate this song." in captured.err
+    assert "Traceback" not in captured.err
+    assert not (tmp_path / "out" / "first").exists()
+    assert (tmp_path / "out" / song_file.stem / "vocals.wav").is_file()
+
+
+def test_the_installed_command_ends_a_bug_in_one_line(tmp_path: Path, song_file: Path, tiny_model: Path) -> None:
+    """The real entry point in its own process: the line, the exit code, the report."""
+    code = ("import sys, app.cli\n"
+            "app.cli.cmd_separate = lambda args: [][0]\n"
+            "sys.exit(app.cli.main(sys.argv[1:]))\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-c", code, *_separate(tmp_path, song_file, model=tiny_model)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == EXIT_SOFTWARE, r.stderr
+    assert "Traceback" not in r.stderr and "internal error (IndexError: list index out of range)" in r.stderr
+    assert len(list((tmp_path / "cache" / "stemlab" / "crash-reports").glob("*.txt"))) == 1
