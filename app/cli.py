@@ -151,8 +151,11 @@ def truth_folder_problem(folder: str, songs: Sequence[str]) -> Optional[str]:
     p = Path(folder)
     if not songs:
         return "--truth needs the SONG whose true stems the folder holds: stemlab gui SONG --truth DIR"
-    if not p.is_dir():
-        return f"--truth {folder}: no such folder"
+    try:
+        if not p.is_dir():
+            return f"--truth {folder}: no such folder"
+    except OSError as exc:  # a name too long, a folder that cannot be entered, ...
+        return f"--truth {folder}: cannot be used ({exc.strerror or exc})"
     try:
         if not any(f.suffix.lower() in (".wav", ".flac", ".ogg") for f in p.iterdir()):
             return f"--truth {folder}: the folder holds no .wav, .flac or .ogg file (true stems are <source>.wav, e.g. vocals.wav)"

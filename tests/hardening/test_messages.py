@@ -98,3 +98,22 @@ def test_a_format_that_cannot_hold_the_samples_is_refused_before_any_work(tmp_pa
         with open_sound_writer(tmp_path / "x.flac", SR, 2, "FLAC", "FLOAT"):
             pass
     assert not (tmp_path / "x.flac").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["gui", "song.wav", "--truth", "x" * 300],
+    ["separate", "song.wav", "--out", "o/" + "é" * 130],  # 260 bytes in UTF-8, though 130 characters
+    ["evaluate", "--model", "m/" * 2100, "--set", "s"],
+    ["make-data", "--hours", "0.01", "--out", "d" * 256],
+])
+def test_a_path_too_long_for_any_file_system_is_refused_before_work(argv: list[str], tmp_path: Path) -> None:
+    """Python's pathlib raises for a name too long (it swallows only a missing file); every path option
+    is refused up front, as argparse refuses any bad value, in one line and exit 2."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    r = subprocess.run([sys.executable, "-m", "app.cli", *argv], cwd=tmp_path, env=env | {"PYTHONPATH": str(ROOT)},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert "bytes long" in last and "Traceback" not in r.stderr
+    assert not (tmp_path / "cache").exists()  # no crash report: not a bug
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
