@@ -106,6 +106,15 @@ def choose_bars(accent: np.ndarray, choices: Sequence[int] = (4, 3)) -> tuple[in
     return best[0], best[1]
 
 
+def warm_up() -> None:
+    """Compile (or load from numba's cache) the kernels librosa's analysis runs, on two seconds of noise:
+    the first analysis in a process spends a few seconds there, inside callbacks from native code that
+    swallow a KeyboardInterrupt. A command line holds Ctrl-C around this call (app.cli), so that a Ctrl-C
+    is never lost in them; every analysis after it starts at once."""
+    noise = np.random.default_rng(0).standard_normal((2, 2 * ANALYSIS_RATE)).astype(np.float32) * 0.1
+    analyse(noise, ANALYSIS_RATE)
+
+
 def analyse(samples: np.ndarray, sample_rate: int) -> MusicInfo:
     """Tempo, beats, bars and key of a song: samples (channels, n) or (n,) float32 at sample_rate."""
     import librosa

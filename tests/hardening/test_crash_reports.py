@@ -135,3 +135,30 @@ def test_the_installed_command_ends_a_bug_in_one_line(tmp_path: Path, song_file:
     assert r.returncode == EXIT_SOFTWARE, r.stderr
     assert "Traceback" not in r.stderr and "internal error (IndexError: list index out of range)" in r.stderr
     assert len(list((tmp_path / "cache" / "stemlab" / "crash-reports").glob("*.txt"))) == 1
+
+
+def test_a_ctrl_c_while_the_analysis_compiles_is_not_lost(
+    tmp_path: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """numba compiles librosa's kernels in callbacks from native code, which print a KeyboardInterrupt and
+    drop it (the fuzz run saw a Ctrl-C end in exit 0 and a traceback). The command holds Ctrl-C while the
+    kernels are compiled, then stops: exit 130, no stems."""
+    import os
+    import signal
+
+    import engine.music
+
+    compiled: list[bool] = []
+
+    def warm_up() -> None:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, in the middle of the compiling
+        compiled.append(True)  # the held Ctrl-C let the compiling finish
+
+    monkeypatch.setattr(engine.music, "warm_up", warm_up)
+    argv = _separate(tmp_path, song_file, model=tiny_model)
+    argv.remove("--no-analysis")
+    assert app.cli.main(argv) == 130
+    assert compiled == [True]
+    assert "interrupted" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
