@@ -21,8 +21,9 @@ REPORTS = "crash-reports"
 
 
 def reports_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "stemlab" / REPORTS
+    from engine.resources import user_cache_dir
+
+    return user_cache_dir() / REPORTS
 
 
 def report_text(exc: BaseException, argv: Sequence[str]) -> str:

@@ -276,8 +276,9 @@ def regate_cache_dir() -> Optional[Path]:
     """Where a long song's ungated stems are kept for re-gating: the user's cache folder
     (XDG_CACHE_HOME, else ~/.cache) under stemlab/; None (keep them in memory) if it cannot be made.
     The engine unlinks its file at once, so nothing is left there."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "stemlab"
+    from engine.resources import user_cache_dir
+
+    folder = user_cache_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:

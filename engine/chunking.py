@@ -114,7 +114,7 @@ def out_of_memory_as_error(device: torch.device) -> Iterator[None]:
     """Torch's out-of-memory failures (GPU, or a CPU allocation) -> SeparationError with advice."""
     try:
         yield
-    except (torch.OutOfMemoryError, RuntimeError, MemoryError) as exc:
+    except (RuntimeError, MemoryError) as exc:  # torch.OutOfMemoryError is a RuntimeError
         if is_out_of_memory(exc):
             raise SeparationError(_oom_message(device)) from exc
         raise

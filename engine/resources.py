@@ -24,3 +24,10 @@ def demo_song_path() -> Path:
 
 def demo_stems_dir() -> Path:
     return resources_dir() / "demo" / "stems"
+
+
+def user_cache_dir() -> Path:
+    """StemLab's folder in the user's cache ($XDG_CACHE_HOME, else ~/.cache): re-gating files of long
+    songs, crash reports. Not made here."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "stemlab"
