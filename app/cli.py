@@ -85,7 +85,7 @@ def cmd_separate(args: argparse.Namespace) -> int:
             gating = separator.card.default_gating()
     except StemLabError as exc:
         return _fail(str(exc))
-    failures, warmed = 0, False
+    failures = 0
     out_root = Path(args.out)
     for song, name in zip(args.songs, song_folder_names([Path(s) for s in args.songs])):
         path = Path(song)
@@ -105,10 +105,9 @@ def cmd_separate(args: argparse.Namespace) -> int:
                         "model_load_s": round(load_s, 3), "precision": separator.precision,
                         "gating_from": "the command line" if chosen else "the model card"}
                 subtype = SUBTYPES[args.bits] if args.bits else None
-                if args.analysis and not warmed:
+                if args.analysis:
                     with _ctrl_c_held():  # a Ctrl-C inside numba's compiler would be swallowed there
-                        warm_up()
-                    warmed = True
+                        warm_up()  # once a process
                 music = analyse(audio.samples, audio.sample_rate) if args.analysis else None
                 with replacing_folder(out_dir) as staging:  # the whole result, or nothing, takes its place
                     meta = separate_to_folder(separator, audio, staging, fmt=args.format, subtype=subtype,

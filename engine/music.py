@@ -17,6 +17,7 @@ and CQT chroma, scored within a few points of it on 60 generated songs: bench/mu
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -106,11 +107,12 @@ def choose_bars(accent: np.ndarray, choices: Sequence[int] = (4, 3)) -> tuple[in
     return best[0], best[1]
 
 
+@functools.cache
 def warm_up() -> None:
-    """Compile (or load from numba's cache) the kernels librosa's analysis runs, on two seconds of noise:
-    the first analysis in a process spends a few seconds there, inside callbacks from native code that
+    """Compile (or load from numba's cache) the kernels librosa's analysis runs, on two seconds of noise,
+    once a process: the first analysis spends a few seconds there, inside callbacks from native code that
     swallow a KeyboardInterrupt. A command line holds Ctrl-C around this call (app.cli), so that a Ctrl-C
-    is never lost in them; every analysis after it starts at once."""
+    is never lost in them; every call after the first returns at once."""
     noise = np.random.default_rng(0).standard_normal((2, 2 * ANALYSIS_RATE)).astype(np.float32) * 0.1
     analyse(noise, ANALYSIS_RATE)
 
