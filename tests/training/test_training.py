@@ -142,6 +142,21 @@ def test_resume_gives_the_same_next_steps(tiny_sets: dict[str, Path], tmp_path: 
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=k)
 
 
+def test_a_cpu_budget_counts_over_resumes_and_stops_the_run(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    first = Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=2), progress=False)
+    first.run()
+    spent_h = first.cpu_s / 3600
+    # a budget the first two steps already used up: the resumed run stops before another step
+    done = Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=50, max_cpu_hours=spent_h * 0.99),
+                   resume=True, progress=False)
+    assert done.run()["step"] == 2
+    # a budget a little above it: the run goes on, and stops well before max_steps
+    more = Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=10_000, max_cpu_hours=spent_h * 3),
+                   resume=True, progress=False)
+    step = more.run()["step"]
+    assert 2 < step < 10_000 and more.cpu_s / 3600 >= spent_h * 3
+
+
 def test_corrupt_checkpoint_is_refused(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
     Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=2), progress=False).run()
     ckpt = tmp_path / "checkpoint.pt"

@@ -17,7 +17,7 @@ _RANGES = (("depth", 1, 8), ("base_width", 1, 1024), ("max_width", 1, 4096), ("a
            ("max_bin", 1, 32769), ("excerpt_frames", 1, 1 << 16), ("activity_weight", 0.0, 1e6),
            ("dwa_temperature", 1e-6, 1e6), ("batch_size", 1, 4096), ("lr", 0.0, 10.0), ("weight_decay", 0.0, 10.0),
            ("grad_clip", 0.0, 1e9), ("ema_decay", 0.0, 0.999999), ("max_steps", 0, 1 << 40),
-           ("max_minutes", 0.0, 1e9), ("epoch_steps", 1, 1 << 40), ("lr_patience", 0, 1 << 20), ("seed", 0, 2 ** 63 - 1),
+           ("max_minutes", 0.0, 1e9), ("max_cpu_hours", 0.0, 1e6), ("epoch_steps", 1, 1 << 40), ("lr_patience", 0, 1 << 20), ("seed", 0, 2 ** 63 - 1),
            ("fly_songs", 0, 100000), ("fly_seed", 0, 2 ** 63 - 1), ("fly_steps_per_song", 1, 1 << 40),
            ("fly_max_song_s", 1.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("quiet_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
            ("num_workers", 0, 64), ("threads", 0, 1024), ("checkpoint_minutes", 1e-4, 1e6), ("val_excerpts", 1, 100000),
@@ -87,6 +87,8 @@ class TrainConfig:
     ema_decay: float = 0.0                   # > 0: keep a moving average of the weights (ema.pt); 0: off
     max_steps: int = 100000
     max_minutes: float = 0.0                 # stop after this much training time over all resumes (0: no limit)
+    max_cpu_hours: float = 0.0               # stop after the training process used this much CPU time over all
+                                             # resumes (0: no limit): runs of different cost compared fairly
     epoch_steps: int = 250
     lr_patience: int = 4                     # epochs without validation improvement before halving the LR
     seed: int = 0

@@ -345,7 +345,7 @@ class Trainer:
         self._stop = True
 
     def run(self, source: Optional[ExcerptSource] = None) -> dict[str, Any]:
-        """Train until max_steps or max_minutes (or SIGINT/SIGTERM); checkpoint along the way. The
+        """Train until max_steps, max_minutes or max_cpu_hours (or SIGINT/SIGTERM); checkpoint along the way. The
         batches come from the config's sets (make_source) unless another source is given."""
         cfg = self.cfg
         source = source if source is not None else make_source(cfg)
@@ -370,7 +370,8 @@ class Trainer:
             while self.step < cfg.max_steps:
                 # the budget counts training time over every resume of the run, so runs compare fairly;
                 # all ranks agree to stop (a signal may reach one first), so they stop at the same step
-                over = bool(cfg.max_minutes) and self.elapsed_s / 60 >= cfg.max_minutes
+                over = (bool(cfg.max_minutes) and self.elapsed_s / 60 >= cfg.max_minutes) or \
+                       (bool(cfg.max_cpu_hours) and self.cpu_s / 3600 >= cfg.max_cpu_hours)
                 if self.group.any(self._stop or over):
                     break
                 batch = next(it)
