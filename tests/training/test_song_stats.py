@@ -128,8 +128,19 @@ def test_generated_parts_are_short_busy_and_thin_like_real_ones(thirty_songs: li
     piano = [st["stems"]["piano"] for st in stats if "piano" in st["stems"]]
     assert np.median([p["polyphony"] for p in piano]) < 3  # real 2.2
     assert max(p["parts"] for p in piano) >= 2  # the hands are written apart now and then
-    # Real songs seldom have guitar with keys or "other" at once (median 0.02 of the guitar's time).
-    assert np.median([st["guitar_with_keys"] for st in stats if "guitar" in st["stems"]]) < 0.45
+
+
+
+def test_generated_arrangements_are_as_dense_as_real_ones(thirty_songs: list[tuple[Song, dict[str, Any]]]) -> None:
+    stats = [st for _, st in thirty_songs]
+    # Real songs with guitar and keys play them together most of the time (median 0.99 of the guitar's
+    # time; generator version 3 had them take turns, median 0.17)
+    both = [st["guitar_with_keys"] for st in stats if "guitar" in st["stems"] and {"piano", "other"} & set(st["stems"])]
+    assert len(both) >= 5 and np.median(both) > 0.6
+    # Real parts stay in the arrangement nearly throughout: 3.5 stems at once besides the vocals
+    # (version 3: 2.7, its 90th percentile 3.4 under the real median)
+    assert np.median([st["backing_at_once"] for st in stats]) > 3.0
+    assert min(st["backing_at_once"] for st in stats) < 2.8  # ... and still some sparse songs
 
 
 def test_part_programs_stay_in_their_stems(thirty_songs: list[tuple[Song, dict[str, Any]]]) -> None:

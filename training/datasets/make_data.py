@@ -29,7 +29,7 @@ DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # 2: songs and mixes widened towards real ones, code-written instruments (issue 11). 3: part registers,
 # articulation and texture moved towards real songs, guitar and keys alternating. A set made by
 # another version holds other songs for the same seed, so it is never extended in place.
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 SYNTH_SHARE = 0.4
 
 

@@ -93,8 +93,10 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
 
     human_ms = float(rng.uniform(3, 14))
     pw = PartWriter(rng, clock, metre, sections, chord_q, key_root, mode, human_ms)
-    arr = arrangement(rng, sections)
-    _guitar_or_keys(rng, sections, arr)
+    # Version 4: a density per song, from sparse arrangements (version 3's) to every part playing
+    # nearly throughout, as most real songs do (DATA.md, generator version 4)
+    fill = float(rng.uniform(0.0, 1.0))
+    arr = arrangement(rng, sections, fill)
     tracks: list[Track] = []
     generator = "native"
     groove = None
@@ -106,8 +108,10 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
         except (RuntimeError, OSError, subprocess.SubprocessError, StopIteration):
             mma_tracks = []
         for t in mma_tracks:
-            if t.stem == "vocals":
-                t.stem = "other" if rng.random() < 0.5 else "vocals"
+            if t.stem == "vocals" and rng.random() < 0.5:
+                # mma's harmony voices as an "other" part: a pad's program, not a choir's (which the
+                # benchmark, as General MIDI, counts as vocals)
+                t.stem, t.program = "other", weighted_choice(rng, PAD_CHOICES)
             flags = arr[t.stem]
             if not any(flags):
                 continue
@@ -133,7 +137,7 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
     if any(arr["guitar"]) and ("guitar" not in have or rng.random() < 0.25):
         tracks.append(write_guitar(pw, plan.style, arr["guitar"]))
         if roles_native and rng.random() < 0.3:  # a second guitar, other side
-            t2 = write_guitar(pw, plan.style, [f and rng.random() < 0.7 for f in arr["guitar"]])
+            t2 = write_guitar(pw, plan.style, [f and rng.random() < 0.7 + 0.3 * fill for f in arr["guitar"]])
             t2.name = "guitar2"
             tracks.append(t2)
     if any(arr["piano"]) and ("piano" not in have or rng.random() < 0.2):
@@ -146,7 +150,7 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
         kinds = list(rng.choice(["pad", "lead", "arp", "stabs", "counter"], size=n_other, replace=False,
                                 p=[0.22, 0.28, 0.17, 0.1, 0.23]))
         for kind in kinds:
-            flags = [f and rng.random() < 0.8 for f in arr["other"]]
+            flags = [f and rng.random() < 0.8 + 0.2 * fill for f in arr["other"]]
             if not any(flags):
                 flags = list(arr["other"])
             if kind == "pad":
@@ -195,6 +199,9 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
                 tracks.append(write_pad(pw, choir_flags, CHOIR_CHOICES, "vocals", "choir", 55, 76))
 
     for t in tracks:
+        if not t.is_drum and t.stem != "vocals" and rng.random() < REGISTER_MOVE_SHARE:
+            _register_moves(rng, sections, t)
+    for t in tracks:
         t.notes = [n for n in t.notes if n.start_s < duration_s - TAIL_S + 0.5]
         t.notes.sort(key=lambda n: (n.start_s, n.pitch))
         t.pan = _pan(rng, t.stem)
@@ -209,28 +216,30 @@ def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "t
                 style=plan.style)
 
 
-def _guitar_or_keys(rng: np.random.Generator, sections: list[Section], arr: dict[str, list[bool]]) -> None:
-    """Real songs rarely have guitar and keys at once (song_stats: guitar time with piano or other, median
-    0.02): half the songs with guitar and piano keep only one of them, and in most songs with guitar and
-    keys left, each section type gets the guitar or the keys (piano and other), now and then both.
-    Changes arr in place; a stem may end up playing nowhere."""
-    keys = ("piano", "other")
-    if any(arr["guitar"]) and any(arr["piano"]) and rng.random() < 0.5:
-        drop = "guitar" if rng.random() < 0.5 else "piano"
-        arr[drop] = [False] * len(sections)
-    if not any(arr["guitar"]) or not any(any(arr[k]) for k in keys) or rng.random() < 0.35:
+REGISTER_MOVE_SHARE = 0.4  # version 4: parts that move an octave in some sections
+# per stem: the lowest and highest MIDI pitch a part may reach by such a move
+_MOVE_LIMITS = {"bass": (28, 67), "guitar": (40, 84), "piano": (21, 100), "other": (33, 88)}
+
+
+def _register_moves(rng: np.random.Generator, sections: list[Section], t: Track) -> None:
+    """Real parts wander over their song (song_stats: pitch ranges of 20-36 semitones against the
+    generator's 15-24): each section type of the part moves an octave up or down now and then (a chorus
+    an octave up, a verse's bass down), wherever the move keeps its notes inside the stem's limits."""
+    if not t.notes:
         return
-    choice: dict[str, str] = {}
-    for i, sec in enumerate(sections):
-        if not (arr["guitar"][i] and any(arr[k][i] for k in keys)):
-            continue
-        if sec.name not in choice:
-            choice[sec.name] = str(rng.choice(["guitar", "keys", "both"], p=[0.4, 0.4, 0.2]))
-        if choice[sec.name] == "guitar":
-            for k in keys:
-                arr[k][i] = False
-        elif choice[sec.name] == "keys":
-            arr["guitar"][i] = False
+    lo, hi = _MOVE_LIMITS[t.stem]
+    by_section: dict[int, list[Any]] = {}
+    for n in t.notes:
+        by_section.setdefault(_section_index(sections, n.start_s), []).append(n)
+    shift_of: dict[str, int] = {}
+    for i, notes in sorted(by_section.items()):
+        name = sections[i].name
+        if name not in shift_of:
+            shift_of[name] = int(rng.choice([-12, 0, 0, 12]))
+        shift = shift_of[name]
+        if shift and lo <= min(n.pitch for n in notes) + shift and max(n.pitch for n in notes) + shift <= hi:
+            for n in notes:
+                n.pitch += shift
 
 
 def _rearticulate(rng: np.random.Generator, t: Track) -> None:

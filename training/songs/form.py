@@ -143,10 +143,13 @@ _PRESENCE = {  # probability a stem plays in a section, given the stem is in the
     "other": {"intro": 0.5, "verse": 0.45, "chorus": 0.8, "bridge": 0.6, "solo": 0.9, "outro": 0.5},
     "vocals": {"intro": 0.05, "verse": 0.95, "chorus": 1.0, "bridge": 0.5, "solo": 0.0, "outro": 0.2},
 }
-_IN_SONG = {"vocals": 0.85, "drums": 0.88, "bass": 0.88, "guitar": 0.72, "piano": 0.7, "other": 0.75}
+_IN_SONG = {"vocals": 0.85, "drums": 0.88, "bass": 0.88, "guitar": 0.55, "piano": 0.7, "other": 0.88}
 
 
-def arrangement(rng: np.random.Generator, sections: list[Section]) -> dict[str, list[bool]]:
+def arrangement(rng: np.random.Generator, sections: list[Section], fill: float = 0.0) -> dict[str, list[bool]]:
+    """Which stems play in which section. `fill` (0-1) is the song's density: each section's chance
+    that a stem of the song plays moves that far from _PRESENCE towards 1 (real songs keep most parts
+    going most of the time: song_stats, "share of song in the arrangement")."""
     while True:
         in_song = {s: bool(rng.random() < _IN_SONG[s]) for s in SOURCES}
         if sum(in_song.values()) >= 3:
@@ -163,7 +166,8 @@ def arrangement(rng: np.random.Generator, sections: list[Section]) -> dict[str, 
             if sec.name in decided and rng.random() < 0.8:
                 flags.append(decided[sec.name])
             else:
-                f = bool(rng.random() < _PRESENCE[stem][sec.name])
+                p = _PRESENCE[stem][sec.name]
+                f = bool(rng.random() < p + (1.0 - p) * fill)
                 decided[sec.name] = f
                 flags.append(f)
         if not any(flags):

@@ -23,6 +23,7 @@ import numpy as np
 from training.songs.model import SOURCES, stem_for_program
 
 GRID_S = 0.05  # time grid for polyphony and overlap
+PRESENT_S = 1.0  # a stem is "in" the arrangement up to this long after a note starts, however short the note
 DRUM_FAMILIES = {"kick": (35, 36), "snare": (37, 38, 39, 40), "hat": (42, 44, 46),
                  "tom": (41, 43, 45, 47, 48, 50), "cymbal": (49, 51, 52, 53, 55, 57, 59)}
 
@@ -40,7 +41,8 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
     end = max(float(pm.get_end_time()), GRID_S)
     n_grid = math.ceil(end / GRID_S) + 1
     per: dict[str, dict[str, Any]] = {s: {"parts": 0, "pitches": [], "durations": [], "onsets": 0,
-                                          "count": np.zeros(n_grid, dtype=np.int32)} for s in SOURCES}
+                                          "count": np.zeros(n_grid, dtype=np.int32),
+                                          "present": np.zeros(n_grid, dtype=bool)} for s in SOURCES}
     song: dict[str, Any] = {"cc7_moves": 0, "cc11": 0, "bends": 0, "sustain": 0, "drum_keys": set()}
     low_piano = np.zeros(n_grid, dtype=bool)
     for inst in pm.instruments:
@@ -54,6 +56,7 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
             d["onsets"] += 1
             a, b = int(n.start / GRID_S), max(int(n.start / GRID_S) + 1, int(n.end / GRID_S))
             d["count"][a:b] += 1
+            d["present"][a:max(b, a + round(PRESENT_S / GRID_S))] = True
             if inst.is_drum:
                 song["drum_keys"].add(int(n.pitch))
             else:
@@ -73,6 +76,14 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
     song["bass_with_low_piano"] = float((bass_on & low_piano).sum() / max(bass_on.sum(), 1))
     gtr_on, keys_on = per["guitar"]["count"] > 0, (per["piano"]["count"] > 0) | (per["other"]["count"] > 0)
     song["guitar_with_keys"] = float((gtr_on & keys_on).sum() / max(gtr_on.sum(), 1))
+    # how many stems are in the arrangement at once (a note within PRESENT_S, so that staccato and
+    # drums count as playing), over the time any is: real arrangements are dense
+    playing = np.sum([d["present"] for d in per.values()], axis=0)
+    sounding = playing > 0
+    song["stems_at_once"] = float(playing[sounding].mean()) if sounding.any() else 0.0
+    song["four_stems_or_more"] = float((playing[sounding] >= 4).mean()) if sounding.any() else 0.0
+    backing = np.sum([d["present"] for s, d in per.items() if s != "vocals"], axis=0)  # few real songs sing
+    song["backing_at_once"] = float(backing[backing > 0].mean()) if (backing > 0).any() else 0.0
     song["stems"] = {}
     for s, d in per.items():
         active = d["count"] > 0
@@ -88,6 +99,7 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
             "onsets_per_s": d["onsets"] / t_active,
             "duration_s": float(np.median(d["durations"])),
             "active": t_active / end,
+            "present": float(d["present"].mean()),
         }
     return song
 
@@ -135,7 +147,7 @@ def note_table(groups: dict[str, list[dict[str, Any]]]) -> str:
     measures = [("songs with it", None), ("parts", "parts"), ("median pitch", "pitch_p50"),
                 ("pitch range (p95 − p5)", "range"), ("polyphony when playing", "polyphony"),
                 ("onsets per second playing", "onsets_per_s"), ("median note length (s)", "duration_s"),
-                ("share of song playing", "active")]
+                ("share of song playing", "active"), ("share of song in the arrangement", "present")]
     for s in SOURCES:
         for label, key in measures:
             cells = []
@@ -163,14 +175,24 @@ def song_table(groups: dict[str, list[dict[str, Any]]]) -> str:
             ("sustain pedal", lambda x: x["sustain"] > 0, "share"),
             ("tempo changes", lambda x: x["tempo_changes"] > 0, "share"),
             ("distinct drum keys", lambda x: x["n_drum_keys"], "dist"),
-            ("bass time with piano below G3", lambda x: x["bass_with_low_piano"], "dist"),
-            ("guitar time with keys or other", lambda x: x["guitar_with_keys"], "dist"),
-            ("parts in all", lambda x: sum(v["parts"] for v in x["stems"].values()), "dist")]
+            # over the songs that have the stems in question (a song without them would count as 0 and,
+            # where half the songs lack them, set the median: the misreading generator version 3 followed)
+            ("bass time with piano below G3, songs with both", lambda x: x["bass_with_low_piano"]
+             if {"bass", "piano"} <= set(x["stems"]) else None, "dist"),
+            ("guitar time with keys or other, songs with both", lambda x: x["guitar_with_keys"]
+             if "guitar" in x["stems"] and {"piano", "other"} & set(x["stems"]) else None, "dist"),
+            ("songs with guitar that have piano", lambda x: "piano" in x["stems"] if "guitar" in x["stems"] else None,
+             "share"),
+            ("parts in all", lambda x: sum(v["parts"] for v in x["stems"].values()), "dist"),
+            ("stems sounding at once", lambda x: x["stems_at_once"], "dist"),
+            ("time with four stems or more", lambda x: x["four_stems_or_more"], "dist"),
+            ("stems other than vocals at once", lambda x: x["backing_at_once"], "dist")]
     for label, fn, kind in rows:
         cells = []
         for g in names:
-            vals = [fn(x) for x in groups[g]]
-            cells.append(f"{np.mean(vals):.0%} of songs" if kind == "share" else _pct([float(v) for v in vals]))
+            vals = [v for v in (fn(x) for x in groups[g]) if v is not None]
+            cells.append((f"{np.mean(vals):.0%} of songs" if vals else "–") if kind == "share"
+                         else _pct([float(v) for v in vals]))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
