@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _state(checkpoint: Path) -> dict:
     import torch
 
-    return torch.load(checkpoint, map_location="cpu", weights_only=False)
+    return torch.load(checkpoint, map_location="cpu", weights_only=True)
 
 
 def step_of(checkpoint: Path) -> int:
@@ -139,12 +139,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"arms: {label}: {'done' if ok else 'FAILED'} at step {s1} ({rate:.2f} s a step, shared)", flush=True)
             if not ok:
                 failed.append(label)
+    steps = {label: step_of(out / "checkpoint.pt") for label, out, _ in jobs}  # one read of each checkpoint
     summary = {"base": str(args.base) if args.base else None, "config": str(args.config) if args.config else None,
                "budget": budget, "arms": {name: flags for name, flags in arms}, "seeds": args.seeds,
-               "steps": {label: step_of(out / "checkpoint.pt") for label, out, _ in jobs}, "failed": failed}
+               "steps": steps, "failed": failed}
     (ROOT / "runs" / f"{args.prefix}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    models = " ".join(f"--model {args.prefix}-{label}-ema-{step_of(out / 'checkpoint.pt')}=runs/{args.prefix}-{label}/ema.pt"
-                      for label, out, _ in jobs)
+    models = " ".join(f"--model {args.prefix}-{label}-ema-{step}=runs/{args.prefix}-{label}/ema.pt"
+                      for label, step in steps.items())
     print(f"arms: score them with\n  python bench/campaign.py {models} --sets data/benchmark --section {args.prefix} --write")
     return 1 if failed else 0
 

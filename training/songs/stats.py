@@ -35,6 +35,12 @@ def _instrument_stem(inst: Any) -> str:
     return stem_for_program(int(inst.program), bool(inst.is_drum))
 
 
+def _mean_where_any(values: np.ndarray, where: np.ndarray | None = None) -> float:
+    """The mean of values over the grid points where any stem plays (where values > 0 unless given); 0 if none."""
+    keep = values > 0 if where is None else where
+    return float(values[keep].mean()) if keep.any() else 0.0
+
+
 def midi_song_stats(pm: Any) -> dict[str, Any]:
     """One song's statistics: per stem (parts, pitches, polyphony, density, durations), and per song
     (expression controllers, pitch bends, sustain, tempo and program changes, drums, register overlaps)."""
@@ -79,11 +85,10 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
     # how many stems are in the arrangement at once (a note within PRESENT_S, so that staccato and
     # drums count as playing), over the time any is: real arrangements are dense
     playing = np.sum([d["present"] for d in per.values()], axis=0)
-    sounding = playing > 0
-    song["stems_at_once"] = float(playing[sounding].mean()) if sounding.any() else 0.0
-    song["four_stems_or_more"] = float((playing[sounding] >= 4).mean()) if sounding.any() else 0.0
     backing = np.sum([d["present"] for s, d in per.items() if s != "vocals"], axis=0)  # few real songs sing
-    song["backing_at_once"] = float(backing[backing > 0].mean()) if (backing > 0).any() else 0.0
+    song["stems_at_once"] = _mean_where_any(playing)
+    song["four_stems_or_more"] = _mean_where_any(playing >= 4, where=playing > 0)
+    song["backing_at_once"] = _mean_where_any(backing)
     song["stems"] = {}
     for s, d in per.items():
         active = d["count"] > 0
