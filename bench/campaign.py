@@ -24,8 +24,16 @@ from bench.common import write_section  # noqa: E402
 
 WIENER = "+wiener"  # LABEL=PATH+wiener: the same model with the multichannel Wiener filter
 SET_NAMES = {"data/benchmark": "benchmark (real songs, TimGM6mb)",
-             "data/benchmark-fluidr3": "benchmark songs in FluidR3 (a training font)",
-             "data/val": "new generated songs (data/val, generator v2)"}
+             "data/benchmark-fluidr3": "benchmark songs in FluidR3 (a training font)"}
+
+
+def set_name(set_dir: str) -> str:
+    """How a table names a set: the benchmark's two renderings by name, a generated set by its generator version."""
+    if set_dir in SET_NAMES:
+        return SET_NAMES[set_dir]
+    manifest = ROOT / set_dir / "manifest.json"
+    version = json.loads(manifest.read_text()).get("generator_version") if manifest.exists() else None
+    return f"new generated songs ({set_dir}, generator v{version})" if version else set_dir
 
 
 def evaluation(label: str, model: str, set_dir: str) -> dict[str, Any]:
@@ -84,13 +92,13 @@ def main() -> int:
             r = reports[(label, s)]
             g = r["sdr"]["gated"]
             f1 = [v["f1"] for v in r["activity"].values()]
-            lines.append(row([label, SET_NAMES.get(s, s)] + [fmt(g["per_source"][x]) for x in sources]
+            lines.append(row([label, set_name(s)] + [fmt(g["per_source"][x]) for x in sources]
                              + [fmt(g["mean"]), fmt(r["sdr"]["ungated"]["mean"]),
                                 f"{sum(f1) / len(f1):.2f}" if f1 else ""]))
     for s in args.sets:
         r = reports[(models[0][0], s)]
         for key, name in (("mixture", "mixture as estimate"), ("oracle_irm", "oracle ratio mask")):
-            lines.append(row([name, SET_NAMES.get(s, s)] + [fmt(r["sdr"][key]["per_source"][x]) for x in sources]
+            lines.append(row([name, set_name(s)] + [fmt(r["sdr"][key]["per_source"][x]) for x in sources]
                              + [fmt(r["sdr"][key]["mean"]), "", ""]))
     bench = args.sets[0]
     lines += ["", f"By training time (`{bench}`, gated SDR; hours are the run's training wall time on the "
