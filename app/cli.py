@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import contextlib
 import dataclasses
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any, Iterator, Optional, Sequence
 
 
@@ -37,6 +39,50 @@ def _ctrl_c_held() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if caught and previous is not signal.SIG_IGN:
         raise KeyboardInterrupt
+
+
+_commands_running = 0  # main() calls under way: a Ctrl-C delivered again after the last one ended is dropped
+
+
+def _ctrl_c(signum: int, frame: Optional[FrameType]) -> None:
+    """Ctrl-C as Python's own handler raises it, except inside an object's finalizer (`__del__`, which the
+    garbage collector runs at any moment, a sound file's among them): raised there, it would cut the
+    finalizer short and be printed as "Exception ignored ... Traceback" and lost (the fuzz run saw it). It
+    is delivered again a moment later, once the finalizer has returned."""
+    if not _commands_running:
+        return  # the command has ended: its result stands
+    f = frame
+    while f is not None:
+        if f.f_code.co_name == "__del__":
+            later = threading.Timer(0.01, _deliver_again, args=(signum,))
+            later.daemon = True
+            later.start()
+            return
+        f = f.f_back
+    raise KeyboardInterrupt
+
+
+def _deliver_again(signum: int) -> None:
+    if _commands_running:
+        _thread.interrupt_main(signal.Signals(signum))
+
+
+@contextlib.contextmanager
+def _ctrl_c_outside_finalizers() -> Iterator[None]:
+    """Ctrl-C through _ctrl_c for the length of a command, where Python's own handler has it (a Ctrl-C that
+    is ignored stays ignored)."""
+    global _commands_running
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    signal.signal(signal.SIGINT, _ctrl_c)
+    _commands_running += 1
+    try:
+        yield
+    finally:
+        _commands_running -= 1
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def _lies_inside(path: Path, folder: Path) -> bool:
@@ -255,6 +301,11 @@ def _interrupt(signum: int, _frame: object) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     # Ctrl-C at any moment, while the parser imports the training commands too, ends with exit 130
     args_list = list(sys.argv[1:] if argv is None else argv)
+    with _ctrl_c_outside_finalizers():
+        return _main(argv, args_list)
+
+
+def _main(argv: Optional[Sequence[str]], args_list: list[str]) -> int:
     try:
         _setup_threads()
         commands = training_commands()
