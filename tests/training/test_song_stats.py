@@ -151,3 +151,12 @@ def test_part_programs_stay_in_their_stems(thirty_songs: list[tuple[Song, dict[s
         for t in song.tracks:
             if not t.is_drum and t.stem != "vocals":
                 assert stem_for_program(t.program, False) == t.stem, (t.name, t.program)
+
+
+def test_the_table_has_a_column_per_seed(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Medians over few songs move with the seed: the command puts one column per seed beside the real songs."""
+    monkeypatch.setattr(song_stats, "real_songs", lambda limit=None: [song_stats.midi_song_stats(_pm())])
+    assert song_stats.main(["--songs", "2", "--seed", "3", "4"]) == 0
+    header = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| stem |"))
+    assert header.count("generated (2, seed 3)") == 1 and header.count("generated (2, seed 4)") == 1
+    assert "real (openmsx)" in header
