@@ -41,7 +41,7 @@ def _ctrl_c_held() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-_commands_running = 0  # main() calls under way: a Ctrl-C delivered again after the last one ended is dropped
+_command_running = False  # a command holds Ctrl-C through _ctrl_c: one delivered again after it ended is dropped
 
 
 def _ctrl_c(signum: int, frame: Optional[FrameType]) -> None:
@@ -49,7 +49,7 @@ def _ctrl_c(signum: int, frame: Optional[FrameType]) -> None:
     garbage collector runs at any moment, a sound file's among them): raised there, it would cut the
     finalizer short and be printed as "Exception ignored ... Traceback" and lost (the fuzz run saw it). It
     is delivered again a moment later, once the finalizer has returned."""
-    if not _commands_running:
+    if not _command_running:
         return  # the command has ended: its result stands
     f = frame
     while f is not None:
@@ -63,7 +63,7 @@ def _ctrl_c(signum: int, frame: Optional[FrameType]) -> None:
 
 
 def _deliver_again(signum: int) -> None:
-    if _commands_running:
+    if _command_running:
         _thread.interrupt_main(signal.Signals(signum))
 
 
@@ -71,17 +71,17 @@ def _deliver_again(signum: int) -> None:
 def _ctrl_c_outside_finalizers() -> Iterator[None]:
     """Ctrl-C through _ctrl_c for the length of a command, where Python's own handler has it (a Ctrl-C that
     is ignored stays ignored)."""
-    global _commands_running
+    global _command_running
     if threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield
         return
     signal.signal(signal.SIGINT, _ctrl_c)
-    _commands_running += 1
+    _command_running = True
     try:
         yield
     finally:
-        _commands_running -= 1
+        _command_running = False
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
