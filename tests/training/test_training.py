@@ -244,6 +244,34 @@ def test_weight_average_follows_the_weights_and_resumes(tiny_sets: dict[str, Pat
     assert Trainer(tiny_config(tiny_sets, tmp_path, val_set=None), resume=True, progress=False).ema is None
 
 
+def test_checkpoints_of_one_run_average_into_one_that_evaluates(tiny_sets: dict[str, Path], tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    from training.evaluation.evaluate import evaluate
+    from training.run.average import main as average_main
+    from training.run.checkpoints import load_checkpoint_file
+    from training.run.export_model import export_run
+
+    Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=2), progress=False).run()
+    (tmp_path / "checkpoint.pt").rename(tmp_path / "a.pt")
+    Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=2, seed=5), progress=False).run()
+    export_run(tmp_path, tmp_path / "b.json", checkpoint="checkpoint.pt", half=False)
+    a = load_checkpoint_file(tmp_path / "a.pt")["model"]
+    b = load_checkpoint_file(tmp_path / "checkpoint.pt")["model"]
+    out = tmp_path / "soup.pt"
+    assert average_main([str(out), f"{tmp_path / 'a.pt'}=1", f"{tmp_path / 'b.json'}=3"]) == 0
+    soup = load_checkpoint_file(out)
+    k = "stem.weight"
+    assert not torch.equal(a[k], b[k])
+    torch.testing.assert_close(soup["model"][k], 0.25 * a[k] + 0.75 * b[k])
+    assert soup["config"]["model"] == "iass" and [x["weight"] for x in soup["averaged"]] == [0.25, 0.75]
+    assert evaluate(str(out), str(tiny_sets["val"]), progress=False)["sdr"]["ungated"]["mean"] is not None
+    # an existing file is never replaced, and a card alone carries no training config: one line each
+    assert average_main([str(out), str(tmp_path / "a.pt")]) == 2
+    assert average_main([str(tmp_path / "new.pt"), str(tmp_path / "b.json")]) == 2
+    lines = capsys.readouterr().out.splitlines()
+    assert "exists" in lines[-2] and "training config" in lines[-1] and not (tmp_path / "new.pt").exists()
+
+
 @pytest.mark.parametrize("change,message", [
     ({"batch_size": 0}, "batch_size must lie between"), ({"lr": float("nan")}, "lr must lie between"),
     ({"lr": 0.0}, "lr must be above 0"), ({"batch_size": "8"}, "must be a whole number"),
