@@ -216,7 +216,8 @@ def test_excerpt_frames_are_song_frames(short_song, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flags", [["--hours", "inf"], ["--hours", "nan"], ["--hours", "-1"], ["--hours", "0"],
                                    ["--hours", "1", "--workers", "0"], ["--hours", "1", "--synth-share", "1.5"],
-                                   ["--hours", "1", "--max-song-s", "0.5"], ["--hours", "1", "--partial", "0"]])
+                                   ["--hours", "1", "--max-song-s", "0.5"], ["--hours", "1", "--partial", "0"],
+                                   ["--hours", "1", "--generator", "3"]])
 def test_make_data_refuses_settings_that_cannot_make_a_set(flags: list[str], tmp_path: Path, capsys) -> None:
     from training import commands
 
@@ -225,3 +226,39 @@ def test_make_data_refuses_settings_that_cannot_make_a_set(flags: list[str], tmp
     err = capsys.readouterr().err.strip()
     assert err.startswith("stemlab make-data: ") and len(err.splitlines()) == 1
     assert not out.exists()  # refused before anything was written
+
+
+def test_legato_holds_notes_to_the_next_onset_but_keeps_rests_and_hands_apart() -> None:
+    from training.songs.compose import LEGATO_MAX_REST_S, _legato
+
+    class _Full:  # an rng whose draws sit at the top of their range: no gap, the whole silence held
+        def uniform(self, lo: float, hi: float) -> float:
+            return lo if hi < 0.5 else hi
+
+    t = Track("piano", "piano", 0)
+    t.notes = [Note(0.0, 0.1, 60, 80), Note(0.5, 0.6, 62, 80),  # a short gap: held across it
+               Note(0.6 + LEGATO_MAX_REST_S + 0.2, 2.0, 64, 80),  # after a rest: the rest stays
+               Note(0.0, 0.2, 40, 80), Note(0.7, 0.8, 43, 80)]   # the left hand, held to its own onset
+    _legato(_Full(), t, split=55)
+    ends = {n.pitch: round(n.end_s, 3) for n in t.notes}
+    assert ends[60] == pytest.approx(0.5 - 0.005, abs=1e-3)
+    assert ends[62] == 0.6
+    assert ends[64] == 2.0
+    assert ends[40] == pytest.approx(0.7 - 0.005, abs=1e-3)  # not cut at the right hand's 0.5
+    assert ends[43] == 0.8
+
+
+def test_generator_version_5_holds_notes_longer_and_version_4_is_the_default() -> None:
+    from training.songs.compose import DEFAULT_VERSION
+
+    def sounding(song) -> float:
+        return sum(n.end_s - n.start_s for t in song.tracks if not t.is_drum and t.stem != "vocals" for n in t.notes)
+
+    assert DEFAULT_VERSION == make_data.GENERATOR_VERSION == 4
+    seeds = [make_data.song_seed(1, i) for i in range(4)]
+    v4 = [compose(s, max_duration_s=30.0) for s in seeds]
+    v5 = [compose(s, max_duration_s=30.0, version=5) for s in seeds]
+    assert [sounding(a) for a in v4] == [sounding(compose(s, max_duration_s=30.0, version=4)) for s in seeds]
+    assert sum(map(sounding, v5)) > 1.1 * sum(map(sounding, v4))
+    with pytest.raises(ValueError, match="generator version 3"):
+        compose(seeds[0], version=3)

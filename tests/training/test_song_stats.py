@@ -158,5 +158,5 @@ def test_the_table_has_a_column_per_seed(monkeypatch: pytest.MonkeyPatch, capsys
     monkeypatch.setattr(song_stats, "real_songs", lambda limit=None: [song_stats.midi_song_stats(_pm())])
     assert song_stats.main(["--songs", "2", "--seed", "3", "4"]) == 0
     header = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| stem |"))
-    assert header.count("generated (2, seed 3)") == 1 and header.count("generated (2, seed 4)") == 1
+    assert header.count("generated (v4, 2, seed 3)") == 1 and header.count("generated (v4, 2, seed 4)") == 1
     assert "real (openmsx)" in header

@@ -24,12 +24,15 @@ import numpy as np
 
 from engine.errors import StemLabError
 from training.errors import DataGenerationError
+from training.songs.compose import DEFAULT_VERSION as GENERATOR_VERSION
+from training.songs.compose import GENERATOR_VERSIONS
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # 2: songs and mixes widened towards real ones, code-written instruments (issue 11). 3: part registers,
 # articulation and texture moved towards real songs, guitar and keys alternating. A set made by
-# another version holds other songs for the same seed, so it is never extended in place.
-GENERATOR_VERSION = 4
+# 4: dense arrangements. 5: a candidate, legato parts (`make-data --generator 5`; DATA.md). A set made
+# by another version holds other songs for the same seed, so it is never extended in place. The
+# versions are `compose`'s (GENERATOR_VERSIONS), and so is the default.
 SYNTH_SHARE = 0.4
 
 
@@ -51,6 +54,7 @@ class Options:
     max_song_s: float | None = None
     mix: bool = True
     synth_share: float = 0.0
+    generator_version: int = GENERATOR_VERSION
 
 
 def plan_set(hours: float, seed: int, max_song_s: float | None = None) -> list[tuple[int, int, float]]:
@@ -71,7 +75,8 @@ def plan_set(hours: float, seed: int, max_song_s: float | None = None) -> list[t
 
 def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None = None, mix: bool = True,
                          voice_pool: str = "train", synth_share: float = 0.0,
-                         code_voice_share: float = 0.0) -> tuple[Any, dict[str, np.ndarray]]:
+                         code_voice_share: float = 0.0,
+                         generator_version: int = GENERATOR_VERSION) -> tuple[Any, dict[str, np.ndarray]]:
     """Compose and render one song; returns (RenderedSong, labels dict as in labels.song_labels)."""
     from engine.spectral import STFTConfig
     from training.datasets import labels as labels_mod
@@ -79,7 +84,7 @@ def render_labelled_song(seed: int, renderer: Any, max_duration_s: float | None 
     from training.songs.model import SOURCES
     from training.synthesis import render
 
-    song = compose(seed, max_duration_s=max_duration_s, voice_pool=voice_pool)
+    song = compose(seed, max_duration_s=max_duration_s, voice_pool=voice_pool, version=generator_version)
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 3]))
     rendered = render.render_song(song, renderer, rng, mix=mix, synth_share=synth_share,
                                   code_voice_share=code_voice_share)
@@ -123,7 +128,8 @@ def _make_one(job: tuple[int, int, Options]) -> dict[str, Any]:
 
     index, seed, opts = job
     t0 = time.perf_counter()
-    rendered, lab = render_labelled_song(seed, _RENDERER, opts.max_song_s, opts.mix, synth_share=opts.synth_share)
+    rendered, lab = render_labelled_song(seed, _RENDERER, opts.max_song_s, opts.mix, synth_share=opts.synth_share,
+                                         generator_version=opts.generator_version)
     t_render = time.perf_counter() - t0
     keep: list[str] | None = None
     if opts.partial:
@@ -146,8 +152,11 @@ MAX_HOURS = 1000.0  # a plan is made song by song before rendering starts: keep 
 
 
 def check_options(hours: float, workers: int, partial: int | None, max_song_s: float | None,
-                  synth_share: float) -> None:
+                  synth_share: float, generator_version: int = GENERATOR_VERSION) -> None:
     """Refuse settings that cannot make a set, before any work (NaN fails every comparison here)."""
+    if generator_version not in GENERATOR_VERSIONS:
+        raise DataGenerationError(f"--generator is one of {', '.join(map(str, GENERATOR_VERSIONS))}, "
+                                  f"not {generator_version}")
     if not 0.0 < hours <= MAX_HOURS:
         raise DataGenerationError(f"--hours must be more than 0 and at most {MAX_HOURS:g}, not {hours}")
     if workers < 1:
@@ -163,12 +172,12 @@ def check_options(hours: float, workers: int, partial: int | None, max_song_s: f
 def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
               fonts: Sequence[str] | None = None, partial: int | None = None, store_mixture: bool = False,
               max_song_s: float | None = None, progress: bool = True,
-              synth_share: float = SYNTH_SHARE) -> dict[str, Any]:
+              synth_share: float = SYNTH_SHARE, generator_version: int = GENERATOR_VERSION) -> dict[str, Any]:
     """Generate (or finish) a data set; returns the manifest."""
     from training.datasets import dataset
     from training.synthesis import render
 
-    check_options(hours, workers, partial, max_song_s, synth_share)
+    check_options(hours, workers, partial, max_song_s, synth_share, generator_version)
     if not 0 <= seed < 2 ** 63:
         raise DataGenerationError(f"--seed is a whole number from 0, not {seed}")
 
@@ -177,7 +186,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
     out_dir = dataset.make_set_folder(out)
     settings_path = out_dir / "settings.json"
     settings = {"seed": seed, "partial": partial, "max_song_s": max_song_s, "store_mixture": store_mixture,
-                "fonts": sorted(font_paths), "synth_share": synth_share, "generator_version": GENERATOR_VERSION}
+                "fonts": sorted(font_paths), "synth_share": synth_share, "generator_version": generator_version}
     same = ("seed", "partial", "max_song_s", "synth_share", "generator_version")
     if settings_path.is_file():
         old = json.loads(settings_path.read_text())
@@ -188,7 +197,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
 
     write_text_atomic(settings_path, json.dumps(settings, indent=1))
     opts = Options(out=str(out_dir), fonts=tuple(font_paths), partial=partial, store_mixture=store_mixture,
-                   max_song_s=max_song_s, synth_share=synth_share)
+                   max_song_s=max_song_s, synth_share=synth_share, generator_version=generator_version)
     plan = plan_set(hours, seed, max_song_s)
     todo = [(i, s, opts) for i, s, _ in plan if not (out_dir / dataset.SONGS_DIR / song_id(i) / "song.json").is_file()]
     planned_s = sum(d for _, _, d in plan)
@@ -232,7 +241,7 @@ def make_data(hours: float, out: str, seed: int, workers: int = DEFAULT_WORKERS,
         manifest = dataset.write_manifest(out_dir, {"generator": "training.datasets.make_data", "seed": seed,
                                                     "hours_requested": hours, "partial": partial,
                                                     "fonts": sorted(font_paths), "planned_songs": len(plan),
-                                                    "synth_share": synth_share, "generator_version": GENERATOR_VERSION,
+                                                    "synth_share": synth_share, "generator_version": generator_version,
                                                     "last_run": stats})
     return manifest
 
@@ -254,13 +263,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--synth-share", type=float, default=SYNTH_SHARE, metavar="P",
                    help="share of stems played by the code-written instruments instead of a SoundFont "
                         "(default: %(default)s)")
+    p.add_argument("--generator", type=int, default=GENERATOR_VERSION, metavar="VERSION",
+                   help=f"the generator version that writes the songs, one of {GENERATOR_VERSIONS} "
+                        "(default: %(default)s; DATA.md)")
     p.add_argument("--no-progress", action="store_true")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         m = make_data(args.hours, args.out, args.seed, args.workers, args.fonts, args.partial, args.store_mixture,
-                      args.max_song_s, progress=not args.no_progress, synth_share=args.synth_share)
+                      args.max_song_s, progress=not args.no_progress, synth_share=args.synth_share,
+                      generator_version=args.generator)
     except StemLabError as exc:
         print(f"stemlab make-data: {exc}", file=sys.stderr)
         return 2

@@ -66,8 +66,10 @@ class PartWriter:
     """Shared state while writing one song's parts: clock, chords per position, sections, rng."""
 
     def __init__(self, rng: np.random.Generator, clock: Clock, metre: Metre, sections: list[Section],
-                 chord_q: list[tuple[float, float, Chord]], key_root: int, mode: str, human_ms: float) -> None:
+                 chord_q: list[tuple[float, float, Chord]], key_root: int, mode: str, human_ms: float,
+                 version: int = 4) -> None:
         self.rng = rng
+        self.version = version  # the generator version whose writing this follows (compose.GENERATOR_VERSIONS)
         self.clock = clock
         self.metre = metre
         self.sections = sections
@@ -194,8 +196,13 @@ def write_bass(pw: PartWriter, style: str, present: list[bool], kick_steps: list
     r = rng.random()
     low, high = (28, 52) if r < 0.4 else ((36, 62) if r < 0.75 else (43, 67))
     kinds = ["roots", "eighths", "root_fifth", "synco", "walk", "busy"]
-    w = {"jazz": [0, 0, 1, 0, 6, 1.5], "shuffle": [1, 1, 2, 1, 2, 1.5], "funk": [0, 1, 1, 5, 0, 4], "ballad": [3, 1, 2, 1, 0, 1],
-         "electronic": [0.5, 4, 1, 2, 0, 3], "rock": [0.5, 4, 2, 1, 0, 3]}.get(style, [1, 2.5, 2.5, 2, 0.3, 4])
+    if pw.version >= 5:  # the slow kinds (roots, root-fifth) less often: real basses play more notes
+        w = {"jazz": [0, 0, 1, 0, 6, 2], "shuffle": [0.5, 1.5, 1.5, 1, 2, 2], "funk": [0, 1, 0.5, 5, 0, 5],
+             "ballad": [2, 1.5, 1.5, 1, 0, 1.5], "electronic": [0.3, 4, 0.5, 2, 0, 4],
+             "rock": [0.3, 4, 1.5, 1, 0, 4]}.get(style, [0.5, 2.5, 1.5, 2, 0.3, 5])
+    else:
+        w = {"jazz": [0, 0, 1, 0, 6, 1.5], "shuffle": [1, 1, 2, 1, 2, 1.5], "funk": [0, 1, 1, 5, 0, 4], "ballad": [3, 1, 2, 1, 0, 1],
+             "electronic": [0.5, 4, 1, 2, 0, 3], "rock": [0.5, 4, 2, 1, 0, 3]}.get(style, [1, 2.5, 2.5, 2, 0.3, 4])
     kind_by_section: dict[str, str] = {}
     # The articulation: how much of each step a note holds. Real bass notes are short (0.15-0.32 s).
     legato = float(rng.uniform(0.25, 0.9))

@@ -1,7 +1,7 @@
 """What distinguishes generated songs from real ones: note statistics of MIDI songs and the balance of
 rendered mixes, measured the same way on both, for docs/DATA.md.
 
-    python -m training.songs.stats [--songs 300] [--seed 7 8] [--set data/benchmark --set data/val ...]
+    python -m training.songs.stats [--songs 300] [--seed 7 8] [--generator 4] [--set data/benchmark --set data/val ...]
 
 Note statistics read MIDI through pretty_midi: the real composers' songs (openttd-openmsx, kept out of
 training) and generated songs written to MIDI by `write_midi`, so both go through one reader.
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from training.songs.compose import DEFAULT_VERSION, GENERATOR_VERSIONS
 from training.songs.model import SOURCES, stem_for_program
 
 GRID_S = 0.05  # time grid for polyphony and overlap
@@ -120,7 +121,7 @@ def real_songs(limit: int | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def generated_songs(n: int, seed: int = 7) -> list[dict[str, Any]]:
+def generated_songs(n: int, seed: int = 7, version: int = DEFAULT_VERSION) -> list[dict[str, Any]]:
     import pretty_midi
 
     from training.datasets.make_data import song_seed
@@ -130,7 +131,7 @@ def generated_songs(n: int, seed: int = 7) -> list[dict[str, Any]]:
     out = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(n):
-            song = compose(song_seed(seed, i))
+            song = compose(song_seed(seed, i), version=version)
             path = Path(tmp) / "song.mid"
             write_midi(song, path)
             out.append(midi_song_stats(pretty_midi.PrettyMIDI(str(path))))
@@ -233,13 +234,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # 300 songs from each of two seeds, a column each, so the sampling spread is in the table.
     p.add_argument("--songs", type=int, default=300, help="generated songs to compose per seed (default: %(default)s)")
     p.add_argument("--seed", type=int, nargs="+", default=[7, 8], help="one column per seed (default: 7 8)")
+    p.add_argument("--generator", type=int, default=DEFAULT_VERSION, choices=GENERATOR_VERSIONS,
+                   help="the generator version to compose with (default: %(default)s, the one sets are made with)")
     p.add_argument("--set", action="append", default=[], help="rendered set for the mix balance (repeatable)")
     p.add_argument("--set-songs", type=int, default=80, help="at most this many songs per set")
     args = p.parse_args(argv)
     buf = io.StringIO()
     groups = {"real (openmsx)": real_songs()}
     for seed in args.seed:
-        groups[f"generated ({args.songs}, seed {seed})"] = generated_songs(args.songs, seed)
+        groups[f"generated (v{args.generator}, {args.songs}, seed {seed})"] = generated_songs(args.songs, seed, args.generator)
     print("Note statistics, median (10th–90th percentile over songs):\n", file=buf)
     print(note_table(groups), file=buf)
     print("\n" + song_table(groups), file=buf)
