@@ -99,7 +99,7 @@ def main() -> int:
         if default["set"] != args.set or default["gating"] != {"mode": "binary", "threshold": 0.5, "median_frames": 9}:
             raise SystemExit(f"{args.default_report} is not an evaluation on {args.set} with the default gating")
     else:
-        default = evaluate(args.model, args.set, progress=False, limit=args.limit)
+        default = evaluate(args.model, args.set, gating=GatingSettings(), progress=False, limit=args.limit)
     tuned_rep = evaluate(args.model, args.set, gating=spec, progress=False, limit=args.limit)  # type: ignore[arg-type]
     rows = [("ungated", default["sdr"]["ungated"]), ("gated, default (0.5, 9 frames)", default["sdr"]["gated"]),
             ("gated, tuned on validation", tuned_rep["sdr"]["gated"])]

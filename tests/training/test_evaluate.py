@@ -96,3 +96,23 @@ def test_evaluate_with_wiener_scores_the_filtered_stems(tiny_sets: dict[str, Pat
         assert a != b  # the filter changed what was scored, gated and ungated alike
     # the references do not depend on the filter
     assert plain["sdr"]["oracle_irm"] == filtered["sdr"]["oracle_irm"]
+
+
+def test_evaluate_gates_a_model_card_as_its_card_says_unless_told(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    import json
+
+    from engine.gating import GatingSettings
+    from training.run.export_model import export_run
+
+    Trainer(tiny_config(tiny_sets, tmp_path, val_set=None, max_steps=2), progress=False).run()
+    tuned = {"per_source": {"vocals": {"mode": "binary", "threshold": 0.2, "median_frames": 1}}}
+    (tmp_path / "gating.json").write_text(json.dumps(tuned))
+    export_run(tmp_path, tmp_path / "card.json", checkpoint="checkpoint.pt", gating_file=tmp_path / "gating.json")
+    songs = str(tiny_sets["val"])
+    own = evaluate(str(tmp_path / "card.json"), songs, progress=False)
+    assert own["gating"]["per_source"]["vocals"] == {"mode": "binary", "threshold": 0.2, "median_frames": 1}
+    assert own["gating"]["per_source"]["drums"] == {"mode": "binary", "threshold": 0.5, "median_frames": 9}
+    told = evaluate(str(tmp_path / "card.json"), songs, gating=GatingSettings(), progress=False)
+    assert told["gating"] == {"mode": "binary", "threshold": 0.5, "median_frames": 9}
+    # a checkpoint has no card of its own: the engine's default
+    assert evaluate(str(tmp_path / "checkpoint.pt"), songs, progress=False)["gating"] == told["gating"]

@@ -265,6 +265,8 @@ def test_checkpoints_of_one_run_average_into_one_that_evaluates(tiny_sets: dict[
     torch.testing.assert_close(soup["model"][k], 0.25 * a[k] + 0.75 * b[k])
     assert soup["config"]["model"] == "iass" and [x["weight"] for x in soup["averaged"]] == [0.25, 0.75]
     assert evaluate(str(out), str(tiny_sets["val"]), progress=False)["sdr"]["ungated"]["mean"] is not None
+    card = export_run(tmp_path, tmp_path / "soup.json", checkpoint="soup.pt")
+    assert [x["weight"] for x in card.training["averaged"]] == [0.25, 0.75]
     # an existing file is never replaced, and a card alone carries no training config: one line each
     assert average_main([str(out), str(tmp_path / "a.pt")]) == 2
     assert average_main([str(tmp_path / "new.pt"), str(tmp_path / "b.json")]) == 2

@@ -84,11 +84,15 @@ def _gating_dict(gating: GatingSpec) -> dict[str, Any]:
     return {"per_source": describe_gating(gating, list(gating))}
 
 
-def evaluate(model: str, set_dir: str, *, gating: GatingSpec = GatingSettings(), museval_n: int = 0,
+def evaluate(model: str, set_dir: str, *, gating: GatingSpec | None = None, museval_n: int = 0,
              limit: int = 0, progress: bool = True, wiener: bool = False) -> dict[str, Any]:
-    """Score `model` on every excerpt of `set_dir`. With `wiener`, both the gated and the ungated
-    estimates are refined by the engine's multichannel Wiener filter (as `stemlab separate --wiener`)."""
+    """Score `model` on every excerpt of `set_dir`. The gating is the model's own (its card's tuned
+    settings, as `stemlab separate` and the app use them; the engine's default for a checkpoint) unless
+    `gating` is given. With `wiener`, both the gated and the ungated estimates are refined by the engine's
+    multichannel Wiener filter (as `stemlab separate --wiener`)."""
     sep, has_activity = load_for_eval(model)
+    if gating is None:
+        gating = sep.card.default_gating()
     name, sources, config = sep.card.name, sep.sources, sep.stft_config
     ds = MultitrackDataset(set_dir)
     if list(ds.sources) != sources:
@@ -225,7 +229,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         try:
             given = {k: v for k, v in (("threshold", args.threshold), ("median_frames", args.median_frames))
                      if v is not None}
-            gating = GatingSettings(**given)
+            gating = GatingSettings(**given) if given else None  # none given: the model card's own
         except ValueError as exc:
             raise TrainingError(str(exc)) from exc
         report = evaluate(args.model, args.set, gating=gating,

@@ -42,6 +42,8 @@ def export_run(run: Path, out: Path, name: str = "iass", checkpoint: str = "best
         "data": "songs written by StemLab's generator (training/songs/), rendered stem by stem with "
                 "training SoundFonts; never TimGM6mb or real composers' songs",
     }
+    if "averaged" in state:  # a weight average (training.run.average): which checkpoints, at what weights
+        training["averaged"] = state["averaged"]
     gating = read_json_object(gating_file, "gating file", TrainingError) if gating_file is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
