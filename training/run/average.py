@@ -25,16 +25,17 @@ from training.run.checkpoints import atomic_torch_save, load_checkpoint_file
 
 
 def _weights_of(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """(state dict in float32, the checkpoint's other entries; {} for a model card)."""
+    """(state dict in float32, the checkpoint's other entries; for a model card, its name and steps)."""
     if path.suffix == ".json":
         from engine.errors import ModelLoadError
         from engine.modelcard import load_model
 
         try:
-            net, _card = load_model(path)
+            net, card = load_model(path)
         except ModelLoadError as exc:
             raise TrainingError(str(exc)) from exc
-        return {k: v.detach().float() if v.dtype.is_floating_point else v for k, v in net.state_dict().items()}, {}
+        return ({k: v.detach().float() if v.dtype.is_floating_point else v for k, v in net.state_dict().items()},
+                {"card": {"name": card.name, "steps": card.training.get("steps")}})
     state = load_checkpoint_file(path)
     if "model" not in state:
         raise TrainingError(f"{path}: not a checkpoint with model weights")
@@ -51,10 +52,13 @@ def average(inputs: Sequence[tuple[Path, float]]) -> dict[str, Any]:
         raise TrainingError("weights must be non-negative and not all zero")
     out: dict[str, torch.Tensor] | None = None
     meta: dict[str, Any] = {}
+    parts = []
     for path, w in inputs:
         sd, other = _weights_of(path)
         if not meta and "config" in other:
-            meta = other
+            meta = {k: v for k, v in other.items() if k != "card"}
+        # what each part was: a card's name and steps (its file is replaced when a new model is bundled)
+        parts.append({"path": str(path), "weight": w / total, "step": other.get("step"), **other.get("card", {})})
         if out is None:
             out = {k: (v * (w / total) if v.dtype.is_floating_point else v.clone()) for k, v in sd.items()}
             first = path
@@ -68,7 +72,7 @@ def average(inputs: Sequence[tuple[Path, float]]) -> dict[str, Any]:
                 out[k] += v * (w / total)
     if "config" not in meta:
         raise TrainingError("at least one input must be a checkpoint (.pt), whose training config the average keeps")
-    meta["averaged"] = [{"path": str(p), "weight": w / total} for p, w in inputs]
+    meta["averaged"] = parts
     return {"model": out, **meta}
 
 
