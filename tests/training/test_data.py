@@ -249,7 +249,7 @@ def test_legato_holds_notes_to_the_next_onset_but_keeps_rests_and_hands_apart() 
 
 
 def test_generator_version_5_holds_notes_longer_and_version_4_is_the_default() -> None:
-    from training.songs.compose import DEFAULT_VERSION
+    from training.songs.model import DEFAULT_VERSION
 
     def sounding(song) -> float:
         return sum(n.end_s - n.start_s for t in song.tracks if not t.is_drum and t.stem != "vocals" for n in t.notes)

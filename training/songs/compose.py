@@ -15,6 +15,8 @@ from training.songs.grooves import mma_accompaniment, redraw_program
 from training.songs.model import (
     CHOIR_CHOICES,
     COUNTER_CHOICES,
+    DEFAULT_VERSION,
+    GENERATOR_VERSIONS,
     LEAD_CHOICES,
     PAD_CHOICES,
     TAIL_S,
@@ -47,12 +49,6 @@ def _pan(rng: np.random.Generator, stem: str) -> float:
     if stem in ("bass", "vocals") or (stem == "drums"):
         return float(rng.normal(0, 0.08))
     return float(np.clip(rng.normal(0, 0.45), -0.9, 0.9))
-
-
-# The generator versions this code writes (DATA.md): the one the sets are made with, and a candidate.
-# Earlier versions live only in git history; a set records the version that made it.
-GENERATOR_VERSIONS = (4, 5)
-DEFAULT_VERSION = 4
 
 
 def compose(seed: int, max_duration_s: float | None = None, voice_pool: str = "train",

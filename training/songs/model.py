@@ -14,6 +14,10 @@ from training.songs.theory import NOTE_NAMES, Chord
 
 SOURCES: tuple[str, ...] = tuple(DEFAULT_SOURCES)
 TAIL_S = 2.0  # release time rendered after the last bar
+# The generator versions this code writes (DATA.md): the one the sets are made with, and a candidate.
+# Earlier versions live only in git history; a set records the version that made it.
+GENERATOR_VERSIONS = (4, 5)
+DEFAULT_VERSION = 4
 
 # ----------------------------------------------------------------------------------------------
 # General MIDI programs (0-based) and the stem each belongs to.

@@ -12,6 +12,7 @@ from training.songs.form import SECTION_ENERGY, Clock
 from training.songs.model import (
     ARP_CHOICES,
     BASS_CHOICES,
+    DEFAULT_VERSION,
     GUITAR_CLEAN,
     GUITAR_DIRTY,
     PIANO_CHOICES,
@@ -67,9 +68,9 @@ class PartWriter:
 
     def __init__(self, rng: np.random.Generator, clock: Clock, metre: Metre, sections: list[Section],
                  chord_q: list[tuple[float, float, Chord]], key_root: int, mode: str, human_ms: float,
-                 version: int = 4) -> None:
+                 version: int = DEFAULT_VERSION) -> None:
         self.rng = rng
-        self.version = version  # the generator version whose writing this follows (compose.GENERATOR_VERSIONS)
+        self.version = version  # the generator version whose writing this follows (model.GENERATOR_VERSIONS)
         self.clock = clock
         self.metre = metre
         self.sections = sections

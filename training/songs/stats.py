@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from training.songs.compose import DEFAULT_VERSION, GENERATOR_VERSIONS
-from training.songs.model import SOURCES, stem_for_program
+from training.songs.model import DEFAULT_VERSION, GENERATOR_VERSIONS, SOURCES, stem_for_program
 
 GRID_S = 0.05  # time grid for polyphony and overlap
 PRESENT_S = 1.0  # a stem is "in" the arrangement up to this long after a note starts, however short the note
