@@ -321,12 +321,18 @@ def _main(argv: Optional[Sequence[str]], args_list: list[str]) -> int:
                 signal.signal(sig, _interrupt)
         return int(args.func(args))
     except KeyboardInterrupt:
-        print("stemlab: interrupted; nothing unfinished was left under a final name", file=sys.stderr)
-        return 130
+        return _interrupted()
     except Exception as exc:  # a bug, or memory running out: one line, and a crash report for a bug
-        from app.crash import report_unexpected
+        from app.crash import raised_by_ctrl_c, report_unexpected
 
+        if raised_by_ctrl_c(exc):
+            return _interrupted()
         return report_unexpected(exc, args_list)
+
+
+def _interrupted() -> int:
+    print("stemlab: interrupted; nothing unfinished was left under a final name", file=sys.stderr)
+    return 130
 
 
 if __name__ == "__main__":

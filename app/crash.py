@@ -62,6 +62,21 @@ def write_report(exc: BaseException, argv: Sequence[str]) -> tuple[Optional[Path
     return path, ""
 
 
+def raised_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether a Ctrl-C is behind `exc`: C code that meets the KeyboardInterrupt turns it into an error of
+    its own (an extension module being imported gives "ImportError: initialization failed", seen by the
+    fuzz run in scipy.optimize), with the interrupt as its cause or context. That is an interruption, not
+    a bug."""
+    seen: set[int] = set()
+    e: Optional[BaseException] = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
 def report_unexpected(exc: BaseException, argv: Sequence[str]) -> int:
     """Tell the user in one line, keep the details in a report; the exit code to end with."""
     from engine.errors import is_out_of_memory

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -259,7 +260,7 @@ def judge(case: Case, sb: Sandbox, before: dict[str, str]) -> Verdict:
     # which a shell reports as 130 too
     allowed = {0, 1, 2} | ({130, -signal.SIGINT} if case.signal_after_s is not None else set())
     if rc == EXIT_SOFTWARE:
-        problems.append("internal error (a bug; its crash report names the line)")
+        problems.append("internal error: " + _crash_summary(err))
     elif rc not in allowed and not problems:
         problems.append(f"exit status {rc}")
     if "Traceback (most recent call last)" in err:
@@ -277,6 +278,19 @@ def judge(case: Case, sb: Sandbox, before: dict[str, str]) -> Verdict:
         if not _under(rel, case.outputs + ["runs", "data", "out"]):
             problems.append(f"wrote {rel} outside its output folders")
     return Verdict(case, rc if rc is not None else -999, seconds, problems, err[-800:])
+
+
+def _crash_summary(err: str) -> str:
+    """The last lines of the crash report the command named on stderr: where it failed and why, so that
+    a failure on a machine nobody can log into (CI) says what it was."""
+    m = re.search(r"(/\S+crash-reports/\S+\.txt)", err)
+    if not m:
+        return "no crash report named"
+    try:
+        lines = [ln for ln in Path(m.group(1)).read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError as exc:
+        return f"crash report unreadable ({exc})"
+    return " | ".join(ln.strip() for ln in lines[-4:])
 
 
 def _default_signals() -> None:

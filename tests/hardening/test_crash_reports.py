@@ -70,6 +70,35 @@ def test_a_bug_gives_one_line_and_a_report(
     assert [p.name for p in report.parent.iterdir()] == [report.name]  # nothing half-written beside it
 
 
+def test_ctrl_c_that_c_code_turned_into_another_error_is_an_interruption(
+    tmp_path: Path, cache: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An extension module whose init meets Ctrl-C raises "ImportError: initialization failed" from the
+    KeyboardInterrupt (scipy.optimize did, in CI): exit 130 and the interruption's line, no crash report."""
+    def importing_an_extension(_args: Any) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    monkeypatch.setattr(app.cli, "cmd_separate", importing_an_extension)
+    assert app.cli.main(_separate(tmp_path, song_file, model=tiny_model)) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("stemlab: interrupted") and len(err.splitlines()) == 1
+    assert not reports_dir().exists() or not any(reports_dir().iterdir())
+
+    def a_bug_met_while_handling_another(_args: Any) -> None:
+        try:
+            {}["stems"]
+        except KeyError:
+            raise ImportError("initialization failed")
+
+    monkeypatch.setattr(app.cli, "cmd_separate", a_bug_met_while_handling_another)
+    assert app.cli.main(_separate(tmp_path, song_file, model=tiny_model)) == EXIT_SOFTWARE
+    assert "internal error (ImportError" in capsys.readouterr().err
+
+
 def test_a_report_that_cannot_be_written_still_gives_one_line(
     tmp_path: Path, song_file: Path, tiny_model: Path, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
