@@ -262,3 +262,33 @@ def test_generator_version_5_holds_notes_longer_and_version_4_is_the_default() -
     assert sum(map(sounding, v5)) > 1.1 * sum(map(sounding, v4))
     with pytest.raises(ValueError, match="generator version 3"):
         compose(seeds[0], version=3)
+
+
+def test_generator_version_6_doubles_the_bass_line_and_keeps_version_5s_other_parts() -> None:
+    """Version 6 adds parts that play the bass line (a guitar or a low "other" instrument) on the bass's
+    onsets, at its pitch classes and in their instruments' ranges; the other parts are version 5's."""
+    from training.songs.compose import BASS_DOUBLE_SHARE
+
+    seeds = [make_data.song_seed(1, i) for i in range(40)]
+    doubled = 0
+    for s in seeds:
+        v6 = compose(s, max_duration_s=30.0, version=6)
+        doubles = [t for t in v6.tracks if t.source == "native:double"]
+        if not doubles:
+            continue
+        bass = max((t for t in v6.tracks if t.stem == "bass"), key=lambda t: len(t.notes))
+        onsets: dict[float, set[int]] = {}
+        for n in bass.notes:
+            onsets.setdefault(round(n.start_s, 6), set()).add(n.pitch)
+        for t in doubles:
+            doubled += 1
+            assert t.stem in ("guitar", "other") and t.name == f"{t.stem}-double"
+            assert min(n.pitch for n in t.notes) >= (38 if t.stem == "guitar" else 33)
+            for n in t.notes:
+                under = onsets[round(n.start_s, 6)]  # on a bass onset, over one of its notes by octaves
+                assert any((n.pitch - p) % 12 == 0 and n.pitch >= p for p in under)
+    # a share of the songs that have the stems (11 doubles in these 40 songs): far from none, far from all
+    assert 0.1 * len(seeds) <= doubled <= sum(BASS_DOUBLE_SHARE.values()) * len(seeds)
+    v5 = compose(seeds[0], max_duration_s=30.0, version=5)
+    v6 = compose(seeds[0], max_duration_s=30.0, version=6)
+    assert [t.name for t in v6.tracks if t.source != "native:double"] == [t.name for t in v5.tracks]

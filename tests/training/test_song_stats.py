@@ -50,7 +50,19 @@ def test_song_statistics_of_a_known_song() -> None:
     assert st["sustain"] == 1 and st["cc7_moves"] == 1 and st["bends"] == 1
     assert st["n_drum_keys"] == 3 and st["tempo_changes"] == 0
     assert st["bass_with_low_piano"] == pytest.approx(1.0)  # the left hand plays under every bass note
+    # the first bass note (E2) starts with the piano's E4: doubled; the other seven have no partner
+    assert st["bass_doubled"] == pytest.approx(1 / 8)
     assert "guitar" not in st["stems"]
+
+
+def test_low_band_energy_counts_what_sounds_under_250_hz() -> None:
+    sr = 8000
+    t = np.arange(sr) / sr
+    low, high = np.sin(2 * np.pi * 100 * t)[None], np.sin(2 * np.pi * 1000 * t)[None]
+    both = np.concatenate([low, high])  # two channels, summed
+    assert song_stats.low_band_energy(low, sr) == pytest.approx(np.sum(np.abs(np.fft.rfft(low)) ** 2), rel=1e-6)
+    assert song_stats.low_band_energy(high, sr) < 1e-12 * song_stats.low_band_energy(low, sr)
+    assert song_stats.low_band_energy(both, sr) == pytest.approx(song_stats.low_band_energy(low, sr), rel=1e-6)
 
 
 def test_generated_songs_read_back_into_their_stems() -> None:

@@ -29,8 +29,9 @@ from training.songs.model import GENERATOR_VERSIONS
 
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 # 2: songs and mixes widened towards real ones, code-written instruments (issue 11). 3: part registers,
-# articulation and texture moved towards real songs, guitar and keys alternating. A set made by
-# 4: dense arrangements. 5: a candidate, legato parts (`make-data --generator 5`; DATA.md). A set made
+# articulation and texture moved towards real songs, guitar and keys alternating.
+# 4: dense arrangements. 5: a candidate, legato parts (`make-data --generator 5`; DATA.md). 6: version 5
+# with parts that double the bass line and low guitar riffs (`--generator 6`). A set made
 # by another version holds other songs for the same seed, so it is never extended in place. The
 # versions are the song model's (GENERATOR_VERSIONS), and so is the default.
 SYNTH_SHARE = 0.4

@@ -14,9 +14,10 @@ from training.songs.theory import NOTE_NAMES, Chord
 
 SOURCES: tuple[str, ...] = tuple(DEFAULT_SOURCES)
 TAIL_S = 2.0  # release time rendered after the last bar
-# The generator versions this code writes (DATA.md): the one the sets are made with, and a candidate.
-# Earlier versions live only in git history; a set records the version that made it.
-GENERATOR_VERSIONS = (4, 5)
+# The generator versions this code writes (DATA.md): the one the sets are made with, and candidates
+# (5: legato parts; 6: version 5 with parts that double the bass line and low guitar riffs). Earlier
+# versions live only in git history; a set records the version that made it.
+GENERATOR_VERSIONS = (4, 5, 6)
 DEFAULT_VERSION = 4
 
 # ----------------------------------------------------------------------------------------------
@@ -63,6 +64,9 @@ CHOIR_CHOICES: dict[int, float] = {52: 3, 53: 3, 54: 1}
 # leads and brass): real songs' "other" parts often share the bass and piano's register.
 COUNTER_CHOICES: dict[int, float] = {42: 3, 43: 0.8, 48: 1.5, 49: 0.8, 57: 2, 58: 1, 60: 1.5, 61: 1, 70: 2, 71: 1.5,
                     68: 0.6, 62: 1, 81: 1, 87: 1, 19: 0.6, 16: 0.6}
+# Version 6: "other" instruments that double a bass line at pitch or an octave up (cello, contrabass,
+# pizzicato, trombone, tuba, baritone sax, bassoon, synth leads), as real arrangements often do.
+BASS_DOUBLE_OTHER: dict[int, float] = {42: 2, 43: 1.5, 45: 1, 57: 1.5, 58: 1.5, 67: 1, 70: 1.5, 87: 1, 81: 0.7}
 
 
 def weighted_choice(rng: np.random.Generator, table: Mapping[int, float]) -> int:

@@ -336,6 +336,9 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
             track.notes.append(pw.note(o, d * art, p, humanised_velocity(rng, 84, SECTION_ENERGY[sname])))
         return track
     v_low = int(rng.integers(36, 46))
+    # Version 6: half the riffs and power chords sit on the low strings (roots from D2), as in real rock
+    # songs, whose guitars carry much of the low band in a quarter of the songs (DATA.md, version 6).
+    root_low = 38 if pw.version >= 6 and kind in ("power", "riff") and rng.random() < 0.5 else 40
     rhythm = _rhythm(rng, pw.metre, float(rng.uniform(0.3, 0.85)))
     strum_ms = float(rng.uniform(6, 22)) / 1000.0
     prev: list[int] | None = None
@@ -381,7 +384,7 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
                 q = 0.0
                 while q < pw.metre.bar_q - 1e-6:
                     chord = pw.chord_at(bar_q + q)
-                    r = _root_in(chord, 40, 52)
+                    r = _root_in(chord, root_low, root_low + 12 if root_low == 40 else 47)
                     dur = pw.metre.bar_q if sustained else 0.5
                     for p in (r, r + 7, r + 12):
                         track.notes.append(pw.note(bar_q + q, dur * (0.95 if sustained else 0.6), p,
@@ -396,7 +399,7 @@ def write_guitar(pw: PartWriter, style: str, present: list[bool]) -> Track:
                         track.notes.append(pw.note(bar_q + float(beat), 0.2, p, humanised_velocity(rng, 85, sec.energy)))
             else:  # riff on chord root + scale offsets
                 chord = pw.chord_at(bar_q)
-                r = _root_in(chord, 40, 52)
+                r = _root_in(chord, root_low, root_low + 12 if root_low == 40 else 47)
                 for k, o in enumerate(riff_rhythm):
                     p = r + riff[k % len(riff)]
                     track.notes.append(pw.note(bar_q + o, 0.45, p, humanised_velocity(rng, 88, sec.energy)))

@@ -5,12 +5,15 @@ rendered mixes, measured the same way on both, for docs/DATA.md.
 
 Note statistics read MIDI through pretty_midi: the real composers' songs (openttd-openmsx, kept out of
 training) and generated songs written to MIDI by `write_midi`, so both go through one reader.
-Mix balance reads rendered sets: each stem's integrated loudness against its mixture's.
+Mix balance reads rendered sets: each stem's integrated loudness against its mixture's, and its share of
+the mixture's energy under 250 Hz (where the bass lives, and where a guitar or a low "other" part can
+take over).
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import io
 import math
 import tempfile
@@ -24,6 +27,8 @@ from training.songs.model import DEFAULT_VERSION, GENERATOR_VERSIONS, SOURCES, s
 
 GRID_S = 0.05  # time grid for polyphony and overlap
 PRESENT_S = 1.0  # a stem is "in" the arrangement up to this long after a note starts, however short the note
+DOUBLE_S = 0.04  # a note of another part this close to a bass onset, on its pitch class, doubles it
+LOW_BAND_HZ = (30.0, 250.0)
 DRUM_FAMILIES = {"kick": (35, 36), "snare": (37, 38, 39, 40), "hat": (42, 44, 46),
                  "tom": (41, 43, 45, 47, 48, 50), "cymbal": (49, 51, 52, 53, 55, 57, 59)}
 
@@ -51,6 +56,7 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
                                           "present": np.zeros(n_grid, dtype=bool)} for s in SOURCES}
     song: dict[str, Any] = {"cc7_moves": 0, "cc11": 0, "bends": 0, "sustain": 0, "drum_keys": set()}
     low_piano = np.zeros(n_grid, dtype=bool)
+    onsets: dict[str, list[tuple[float, int]]] = {s: [] for s in SOURCES}  # pitched notes: (start, pitch)
     for inst in pm.instruments:
         if not inst.notes:
             continue
@@ -67,6 +73,7 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
                 song["drum_keys"].add(int(n.pitch))
             else:
                 d["pitches"].append(n.pitch)
+                onsets[stem].append((float(n.start), int(n.pitch)))
                 if stem == "piano" and n.pitch < 55:
                     low_piano[a:b] = True
         cc7 = {c.value for c in inst.control_changes if c.number == 7}
@@ -80,6 +87,7 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
     song["n_drum_keys"] = len(song.pop("drum_keys"))
     bass_on = per["bass"]["count"] > 0
     song["bass_with_low_piano"] = float((bass_on & low_piano).sum() / max(bass_on.sum(), 1))
+    song["bass_doubled"] = _doubled(onsets["bass"], [o for s in ("guitar", "piano", "other") for o in onsets[s]])
     gtr_on, keys_on = per["guitar"]["count"] > 0, (per["piano"]["count"] > 0) | (per["other"]["count"] > 0)
     song["guitar_with_keys"] = float((gtr_on & keys_on).sum() / max(gtr_on.sum(), 1))
     # how many stems are in the arrangement at once (a note within PRESENT_S, so that staccato and
@@ -107,6 +115,24 @@ def midi_song_stats(pm: Any) -> dict[str, Any]:
             "present": float(d["present"].mean()),
         }
     return song
+
+
+def _doubled(bass: list[tuple[float, int]], others: list[tuple[float, int]]) -> float | None:
+    """Share of the bass's notes that another part doubles: a note on the same pitch class (any octave)
+    starting within DOUBLE_S of it. None without a bass or other pitched parts."""
+    if not bass or not others:
+        return None
+    others = sorted(others)
+    times = [t for t, _ in others]
+    hit = 0
+    for t, p in bass:
+        i = bisect.bisect_left(times, t - DOUBLE_S)
+        while i < len(others) and others[i][0] <= t + DOUBLE_S:
+            if (others[i][1] - p) % 12 == 0:
+                hit += 1
+                break
+            i += 1
+    return hit / len(bass)
 
 
 def real_songs(limit: int | None = None) -> list[dict[str, Any]]:
@@ -184,6 +210,10 @@ def song_table(groups: dict[str, list[dict[str, Any]]]) -> str:
             # where half the songs lack them, set the median: the misreading generator version 3 followed)
             ("bass time with piano below G3, songs with both", lambda x: x["bass_with_low_piano"]
              if {"bass", "piano"} <= set(x["stems"]) else None, "dist"),
+            ("bass notes doubled by another part (same pitch class, within 40 ms)", lambda x: x["bass_doubled"],
+             "dist"),
+            ("songs where another part doubles a fifth of the bass notes or more",
+             lambda x: None if x["bass_doubled"] is None else x["bass_doubled"] >= 0.2, "share"),
             ("guitar time with keys or other, songs with both", lambda x: x["guitar_with_keys"]
              if "guitar" in x["stems"] and {"piano", "other"} & set(x["stems"]) else None, "dist"),
             ("songs with guitar that have piano", lambda x: "piano" in x["stems"] if "guitar" in x["stems"] else None,
@@ -202,20 +232,32 @@ def song_table(groups: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
-def mix_balance(root: str, limit: int | None = None) -> dict[str, list[float]]:
-    """Per stem: its integrated loudness minus its mixture's (LU), over the songs where it sounds."""
+def low_band_energy(x: np.ndarray, sample_rate: int) -> float:
+    """Energy of (channels, n) audio between LOW_BAND_HZ, summed over channels."""
+    spectrum = np.abs(np.fft.rfft(x.astype(np.float64), axis=-1)) ** 2
+    f = np.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate)
+    return float(spectrum[..., (f >= LOW_BAND_HZ[0]) & (f < LOW_BAND_HZ[1])].sum())
+
+
+def mix_balance(root: str, limit: int | None = None) -> dict[str, dict[str, list[float]]]:
+    """Per stem, over the songs where it sounds: "loudness", its integrated loudness minus its mixture's
+    (LU), and "low band", its energy under 250 Hz against the mixture's (dB)."""
     from training.datasets.dataset import MultitrackDataset
     from training.synthesis.render import integrated_loudness
 
     ds = MultitrackDataset(root)
-    out: dict[str, list[float]] = {s: [] for s in ds.sources}
+    out: dict[str, dict[str, list[float]]] = {"loudness": {s: [] for s in ds.sources},
+                                              "low band": {s: [] for s in ds.sources}}
     for e in ds.songs[:limit]:
         ex = ds.load_excerpt(e, 0.0, e.duration_s)
         lm = integrated_loudness(ex.mixture, ds.sample_rate)
+        low_mix = low_band_energy(ex.mixture, ds.sample_rate)
         for s, x in ex.stems.items():
             ls = integrated_loudness(x, ds.sample_rate)
             if math.isfinite(ls) and math.isfinite(lm) and ls > lm - 60:
-                out[s].append(ls - lm)
+                out["loudness"][s].append(ls - lm)
+                if low_mix > 0:
+                    out["low band"][s].append(10 * math.log10(max(low_band_energy(x, ds.sample_rate), 1e-20) / low_mix))
     return out
 
 
@@ -246,8 +288,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(note_table(groups), file=buf)
     print("\n" + song_table(groups), file=buf)
     if args.set:
+        balance = {r: mix_balance(r, args.set_songs) for r in args.set}
         print("\nStem loudness against the mixture (LU), median (10th–90th percentile):\n", file=buf)
-        print(balance_table({r: mix_balance(r, args.set_songs) for r in args.set}), file=buf)
+        print(balance_table({r: b["loudness"] for r, b in balance.items()}), file=buf)
+        print("\nStem energy under 250 Hz against the mixture's (dB), median (10th–90th percentile):\n", file=buf)
+        print(balance_table({r: b["low band"] for r, b in balance.items()}), file=buf)
     print(buf.getvalue())
     return 0
 
