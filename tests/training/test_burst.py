@@ -150,3 +150,12 @@ def test_the_gpu_burst_dry_run_on_this_cpu(tmp_path: Path) -> None:
     unpack(out / "resume.pt", tmp_path / "home")
     assert torch.load(tmp_path / "home" / "checkpoint.pt", weights_only=True)["step"] == report["end_step"]
     assert "Traceback" not in r.stderr
+
+
+def test_the_burst_refuses_what_it_does_not_apply(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    """The burst cuts its batches on the GPU without the CPU path's low shelves: it says so, not trains without them."""
+    from training.errors import TrainingError
+    from training.run.burst import SongPool
+
+    with pytest.raises(TrainingError, match="low_shelf_prob"):
+        SongPool(tiny_config(tiny_sets, tmp_path, low_shelf_prob=0.5, low_shelf_db=6.0), workers=1)

@@ -77,6 +77,42 @@ def test_quiet_sources_reach_further_down_and_leave_the_rest(tiny_sets: dict[str
     assert max(ratios) <= 1.0 + 1e-4 and np.median(ratios) < 10 ** (-10 / 10)
 
 
+def _band_energy(x: torch.Tensor, sample_rate: int, lo: float, hi: float) -> np.ndarray:
+    """Each stem's energy between lo and hi Hz: x (S, 2, n) -> (S,)."""
+    spec = np.abs(np.fft.rfft(x.double().numpy(), axis=-1)) ** 2
+    f = np.fft.rfftfreq(x.shape[-1], 1.0 / sample_rate)
+    return spec[..., (f >= lo) & (f < hi)].sum(axis=(-1, -2))
+
+
+def test_low_shelves_change_each_stems_low_end_and_only_when_asked(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
+    """low_shelf_prob EQs each stem's low end and leaves its highs; the mixture stays the sum of the stems;
+    off, it draws nothing, so a run's batches stay what they were."""
+    plain = ExcerptSource([str(tiny_sets["train"])], tiny_config(tiny_sets, tmp_path))
+    off = ExcerptSource([str(tiny_sets["train"])], tiny_config(tiny_sets, tmp_path, low_shelf_db=12.0))
+    shelved = ExcerptSource([str(tiny_sets["train"])], tiny_config(tiny_sets, tmp_path, low_shelf_prob=1.0,
+                                                                   low_shelf_db=12.0))
+    for step in range(6):
+        assert torch.equal(plain.batch(step, None).mixture, off.batch(step, None).mixture)
+        b = shelved.batch(step, None)
+        torch.testing.assert_close(b.stems.sum(1), b.mixture, atol=1e-5, rtol=0)
+        assert not torch.equal(b.mixture, plain.batch(step, None).mixture)
+
+    sr, rng = shelved.cfg.sample_rate, np.random.default_rng(0)
+    low_changes, high_changes = [], []
+    for _ in range(8):
+        noise = rng.standard_normal((6, 2, sr)).astype(np.float32) * 0.1
+        noise[5] = 0.0  # a silent stem stays silent
+        stems = noise.copy()
+        shelved.low_shelves(stems, rng)
+        assert not stems[5].any()
+        before, after = torch.from_numpy(noise[:5]), torch.from_numpy(stems[:5])
+        low_changes += list(np.abs(10 * np.log10(_band_energy(after, sr, 20, 100) / _band_energy(before, sr, 20, 100))))
+        high_changes += list(np.abs(10 * np.log10(_band_energy(after, sr, 3000, 16000) /
+                                                  _band_energy(before, sr, 3000, 16000))))
+    # gains uniform in +-12 dB at corners of 120-350 Hz: the band under 100 Hz moves by several dB on average
+    assert np.mean(low_changes) > 3.0 and np.max(low_changes) > 8.0 and np.max(high_changes) < 0.3
+
+
 def test_one_batch_overfit_loss_falls_tenfold(tiny_sets: dict[str, Path], tmp_path: Path) -> None:
     """One batch, 150 steps: the loss of the last 20 (their mean, not one noisy step) is under a tenth of
     the first. Measured over four seeds and one or two threads, it fell 20-270 fold. As the test once ran
@@ -281,7 +317,8 @@ def test_checkpoints_of_one_run_average_into_one_that_evaluates(tiny_sets: dict[
     ({"remix_prob": 1.5}, "remix_prob must lie between"), ({"channels_last": 1}, "true or false"),
     ({"train_sets": "data/train"}, "a list of names"), ({"hop_length": 4096}, "the STFT does not fit"),
     ({"precision": "fp8"}, "precision must be"), ({"ema_decay": 1.0}, "ema_decay must lie between"),
-    ({"quiet_sources": ["kazoo"]}, "quiet_sources names no source"), ({"quiet_db": -3.0}, "quiet_db must lie")])
+    ({"quiet_sources": ["kazoo"]}, "quiet_sources names no source"), ({"quiet_db": -3.0}, "quiet_db must lie"),
+    ({"low_shelf_prob": 1.5}, "low_shelf_prob must lie"), ({"low_shelf_db": 40.0}, "low_shelf_db must lie")])
 def test_every_setting_is_checked_before_a_run_starts(change: dict, message: str) -> None:
     with pytest.raises(TrainingError, match=message):
         TrainConfig.from_dict(change)

@@ -14,11 +14,15 @@ from typing import Any, Iterator, Optional, Sequence, Union
 import numpy as np
 import soundfile as sf
 import torch
+from scipy.signal import lfilter, lfilter_zi
 from torch.utils.data import IterableDataset
 
 from training.datasets.dataset import MultitrackDataset, SongEntry
 from training.errors import TrainingError
 from training.run.config import TrainConfig
+from training.synthesis.render import _biquad
+
+LOW_SHELF_HZ = (120.0, 350.0)  # the range of a random low shelf's corner (TrainConfig.low_shelf_prob)
 
 
 @dataclass
@@ -163,6 +167,8 @@ class ExcerptSource:
                 stems[j] = self.stem(ds_j, e_j, s, start_j, n)
                 labels[j] = self.labels(ds_j, e_j, s, start_j // hop, n_frames)
                 known[j] = True
+            if cfg.low_shelf_prob > 0:  # draws nothing when off, so runs without it see the batches they saw
+                self.low_shelves(stems, rng)
             gains = 10.0 ** (rng.uniform(self.gain_low_db, cfg.gain_db) / 20.0)
             stems *= gains[:, None, None].astype(np.float32)
             swap = rng.random(n_src) < cfg.swap_prob
@@ -189,6 +195,20 @@ class ExcerptSource:
         if peak > 1.0:
             mixture, stems = mixture / peak, stems / peak
         return mixture, stems, labels, known
+
+    def low_shelves(self, stems: np.ndarray, rng: np.random.Generator) -> None:
+        """Give each stem (S, 2, n), with probability low_shelf_prob, a random low shelf, in place."""
+        cfg = self.cfg
+        lo, hi = np.log(LOW_SHELF_HZ[0]), np.log(LOW_SHELF_HZ[1])
+        for j in range(stems.shape[0]):
+            on = rng.random() < cfg.low_shelf_prob
+            f0, gain_db = float(np.exp(rng.uniform(lo, hi))), float(rng.uniform(-cfg.low_shelf_db, cfg.low_shelf_db))
+            if not on or not stems[j].any():
+                continue
+            b, a = _biquad("lowshelf", f0, cfg.sample_rate, gain_db=gain_db)
+            # start the filter settled on the excerpt's first sample: the excerpt is cut from inside a song
+            zi = lfilter_zi(b, a)[None, :] * stems[j][:, :1]
+            stems[j] = lfilter(b, a, stems[j], axis=-1, zi=zi)[0].astype(np.float32)
 
     def batch(self, step: int, source: Optional[int], shard: Optional[range] = None) -> Batch:
         """Step `step`'s batch, or the items `shard` of it (one rank's share; default all of them)."""

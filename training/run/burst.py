@@ -70,6 +70,9 @@ class SongPool(ExcerptSource):
                  max_song_s: float = 60.0, max_bytes: float = 8e9) -> None:
         import torch
 
+        if cfg.low_shelf_prob > 0:
+            raise TrainingError("the GPU burst does not apply low_shelf_prob yet; train with it on the CPU path "
+                                "(stemlab train) or set it to 0")
         super().__init__([], cfg, allow_empty=True)
         self.device = torch.device(device)
         self.seed, self.max_song_s, self.max_bytes = seed, max_song_s, max_bytes
@@ -151,7 +154,7 @@ class SongPool(ExcerptSource):
             else:
                 parts.append((song, start))
         if source is None:
-            gains = 10.0 ** (rng.uniform(-cfg.gain_db, cfg.gain_db, size=n_src) / 20.0)
+            gains = 10.0 ** (rng.uniform(self.gain_low_db, cfg.gain_db) / 20.0)  # quiet_sources reach lower
             swaps = rng.random(n_src) < cfg.swap_prob
             known = np.ones(n_src, dtype=bool)
         else:

@@ -20,6 +20,7 @@ _RANGES = (("depth", 1, 8), ("base_width", 1, 1024), ("max_width", 1, 4096), ("a
            ("max_minutes", 0.0, 1e9), ("max_cpu_hours", 0.0, 1e6), ("epoch_steps", 1, 1 << 40), ("lr_patience", 0, 1 << 20), ("seed", 0, 2 ** 63 - 1),
            ("fly_songs", 0, 100000), ("fly_seed", 0, 2 ** 63 - 1), ("fly_steps_per_song", 1, 1 << 40),
            ("fly_max_song_s", 1.0, 3600.0), ("remix_prob", 0.0, 1.0), ("gain_db", 0.0, 60.0), ("quiet_db", 0.0, 60.0), ("swap_prob", 0.0, 1.0),
+           ("low_shelf_prob", 0.0, 1.0), ("low_shelf_db", 0.0, 24.0),
            ("num_workers", 0, 64), ("threads", 0, 1024), ("checkpoint_minutes", 1e-4, 1e6), ("val_excerpts", 1, 100000),
            ("val_seconds", 0.5, 3600.0), ("log_every", 1, 1 << 30))
 PROCEDURES = ("simultaneous", "interleaved", "interleaved_accum")
@@ -105,6 +106,11 @@ class TrainConfig:
     quiet_sources: list[str] = field(default_factory=list)
     quiet_db: float = 0.0
     swap_prob: float = 0.5                   # swap left/right
+    # Real mixes EQ each instrument's low end their own way (a guitar or keys part often holds as much energy
+    # under 250 Hz as the bass: BENCHMARKS "Bass"); simultaneous items give each stem, with low_shelf_prob,
+    # a low shelf at a corner log-uniform in LOW_SHELF_HZ with a gain uniform in +-low_shelf_db.
+    low_shelf_prob: float = 0.0
+    low_shelf_db: float = 0.0
     # speed
     device: str = "auto"                     # "auto" (CUDA when present), "cpu" or "cuda"
     precision: str = "auto"                  # "auto", "fp32" or "bf16"
