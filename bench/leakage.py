@@ -35,6 +35,7 @@ BANDS_HZ = (0, 60, 120, 250, 500, 1000, 2000, 22050)
 N_FFT, HOP = 2048, 512
 LOW_HZ = 250  # "under 250 Hz": where the bass lives and what else sounds there
 LOW_BINS_DB = (0.0, 4.0, 8.0)  # the second table's bins of the others' low band against the stem's
+LOUDNESS_FLOOR_DB = -60.0  # an estimate this far under the truth is silence (the gate took it)
 
 
 @dataclass
@@ -132,27 +133,34 @@ def table(rows: dict[str, np.ndarray], count: int, stem: str) -> str:
     return "\n".join(out) + f"\n\n{count} excerpts where {stem} plays; dB against the stem's whole true energy."
 
 
+def _loudness(values_db: list[float]) -> str:
+    """The median of estimates' loudness against the truth; an estimate the gate silenced reads -inf, so
+    the median (not the mean) and a floor."""
+    m = float(np.median(values_db))
+    return f"{m:+.1f} dB" if m > LOUDNESS_FLOOR_DB else f"under {LOUDNESS_FLOOR_DB:g} dB (gated off)"
+
+
 def low_band_table(excerpts: list[Excerpt], stem: str, worst: int = 6) -> str:
     """The excerpts binned by how loud the other stems are under LOW_HZ against the stem, with the
     correlation of that figure with the SDR, and the worst excerpts by name."""
     x = np.array([e.others_low_db for e in excerpts])
     y = np.array([e.sdr for e in excerpts])
     edges = (-np.inf, *LOW_BINS_DB, np.inf)
-    out = [f"| others under {LOW_HZ} Hz against {stem}'s own | excerpts | {stem} SDR | estimate's loudness against the truth |",
+    out = [(f"| others under {LOW_HZ} Hz against the {stem} stem's own | excerpts | {stem} SDR | "
+            "estimate's loudness against the truth, median |"),
            "| --- | --- | --- | --- |"]
     for lo, hi in itertools.pairwise(edges):
         sel = (x > lo) & (x <= hi)
         name = f"<= {hi:g} dB" if lo == -np.inf else f"> {lo:g} dB" if hi == np.inf else f"{lo:g} to {hi:g} dB"
         if sel.any():
-            loud = np.mean([e.loudness_db for e, s in zip(excerpts, sel) if s])
-            out.append(f"| {name} | {int(sel.sum())} | {y[sel].mean():.2f} | {loud:+.1f} dB |")
+            loud = _loudness([e.loudness_db for e, s in zip(excerpts, sel) if s])
+            out.append(f"| {name} | {int(sel.sum())} | {y[sel].mean():.2f} | {loud} |")
         else:
             out.append(f"| {name} | 0 | - | - |")
     r = float(np.corrcoef(x, y)[0, 1]) if len(excerpts) > 2 else float("nan")
-    out.append(f"| all | {len(excerpts)} | {y.mean():.2f} | "
-               f"{np.mean([e.loudness_db for e in excerpts]):+.1f} dB |")
+    out.append(f"| all | {len(excerpts)} | {y.mean():.2f} | {_loudness([e.loudness_db for e in excerpts])} |")
     lines = "\n".join(out) + f"\n\nCorrelation of {stem}'s SDR with the others' low band: r = {r:.2f}. Worst excerpts: " + \
-        ", ".join(f"{e.song} ({e.sdr:.1f} dB, others low {e.others_low_db:+.1f} dB, estimate {e.loudness_db:+.1f} dB)"
+        ", ".join(f"{e.song} ({e.sdr:.1f} dB, others low {e.others_low_db:+.1f} dB, estimate {max(e.loudness_db, LOUDNESS_FLOOR_DB):+.1f} dB)"
                   for e in sorted(excerpts, key=lambda e: e.sdr)[:worst]) + "."
     return lines
 

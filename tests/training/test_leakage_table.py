@@ -16,6 +16,9 @@ def test_the_low_band_table_bins_the_excerpts_and_names_the_worst() -> None:
     assert rows["<= 0 dB"].startswith("| <= 0 dB | 1 | 6.00 | +1.0 dB")
     assert rows["0 to 4 dB"].startswith("| 0 to 4 dB | 1 | 4.00")
     assert rows["> 8 dB"].startswith("| > 8 dB | 2 | -5.00 | +4.5 dB")
-    assert rows["all"].startswith("| all | 5 | 0.20")
+    assert rows["all"].startswith("| all | 5 | 0.20 | +3.0 dB")
+    silenced = low_band_table([Excerpt("a", -1.0, -200.0, 3.0), Excerpt("b", 0.0, -150.0, 2.0),
+                               Excerpt("c", 1.0, -2.0, 1.0)], "guitar")
+    assert "| 0 to 4 dB | 3 | 0.00 | under -60 dB (gated off) |" in silenced
     assert f"r = {np.corrcoef(others, sdrs)[0, 1]:.2f}" in text
     assert "Worst excerpts: song4 (-6.0 dB" in text and "song3 (-4.0 dB" in text and "song2 (" not in text
