@@ -115,7 +115,8 @@ def leakage(model: str, set_dir: Path, stems_wanted: list[str]) -> dict[str, Ste
             others_low = sum(float(p[:, low].sum()) for s, p in power.items() if s != stem)
             out[stem].excerpts.append(Excerpt(
                 song.name, float(sdr(stems[stem], estimate)),
-                _db(float(np.sum(estimate.astype(np.float64) ** 2)), float(np.sum(stems[stem].astype(np.float64) ** 2))),
+                _db(float(np.sum(np.square(estimate, dtype=np.float64))),
+                    float(np.sum(np.square(stems[stem], dtype=np.float64)))),
                 _db(others_low, float(power[stem][:, low].sum()))))
     return out
 
@@ -159,9 +160,12 @@ def low_band_table(excerpts: list[Excerpt], stem: str, worst: int = 6) -> str:
             out.append(f"| {name} | 0 | - | - |")
     r = float(np.corrcoef(x, y)[0, 1]) if len(excerpts) > 2 else float("nan")
     out.append(f"| all | {len(excerpts)} | {y.mean():.2f} | {_loudness([e.loudness_db for e in excerpts])} |")
-    lines = "\n".join(out) + f"\n\nCorrelation of {stem}'s SDR with the others' low band: r = {r:.2f}. Worst excerpts: " + \
-        ", ".join(f"{e.song} ({e.sdr:.1f} dB, others low {e.others_low_db:+.1f} dB, estimate {max(e.loudness_db, LOUDNESS_FLOOR_DB):+.1f} dB)"
-                  for e in sorted(excerpts, key=lambda e: e.sdr)[:worst]) + "."
+    worst_excerpts = ", ".join(
+        f"{e.song} ({e.sdr:.1f} dB, others low {e.others_low_db:+.1f} dB, "
+        f"estimate {max(e.loudness_db, LOUDNESS_FLOOR_DB):+.1f} dB)"
+        for e in sorted(excerpts, key=lambda e: e.sdr)[:worst])
+    lines = "\n".join(out) + (f"\n\nCorrelation of {stem}'s SDR with the others' low band: r = {r:.2f}. "
+                              f"Worst excerpts: {worst_excerpts}.")
     return lines
 
 

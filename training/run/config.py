@@ -106,9 +106,10 @@ class TrainConfig:
     quiet_sources: list[str] = field(default_factory=list)
     quiet_db: float = 0.0
     swap_prob: float = 0.5                   # swap left/right
-    # Real mixes EQ each instrument's low end their own way (a guitar or keys part often holds as much energy
-    # under 250 Hz as the bass: BENCHMARKS "Reading the low band"); simultaneous items give each stem, with low_shelf_prob,
-    # a low shelf at a corner log-uniform in LOW_SHELF_HZ with a gain uniform in +-low_shelf_db.
+    # Real mixes EQ each instrument's low end their own way (a guitar or keys part often holds as much
+    # energy under 250 Hz as the bass: BENCHMARKS "Reading the low band"); simultaneous items give each
+    # stem, with low_shelf_prob, a low shelf at a corner log-uniform in batches.LOW_SHELF_HZ with a gain
+    # uniform in +-low_shelf_db.
     low_shelf_prob: float = 0.0
     low_shelf_db: float = 0.0
     # speed
