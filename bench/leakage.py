@@ -65,7 +65,7 @@ def _stft(x: np.ndarray) -> np.ndarray:
 
 def leakage(model: str, set_dir: Path, stems_wanted: list[str]) -> dict[str, StemLeakage]:
     """Per wanted stem, energies per band summed over the excerpts where it plays, and those excerpts'
-    figures. Each excerpt is separated once for every stem."""
+    figures. Each excerpt is separated once, for all the wanted stems together."""
     import soundfile as sf
 
     from engine.metrics import is_active, sdr

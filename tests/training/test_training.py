@@ -92,10 +92,10 @@ def test_low_shelves_change_each_stems_low_end_and_only_when_asked(tiny_sets: di
     shelved = ExcerptSource([str(tiny_sets["train"])], tiny_config(tiny_sets, tmp_path, low_shelf_prob=1.0,
                                                                    low_shelf_db=12.0))
     for step in range(6):
-        assert torch.equal(plain.batch(step, None).mixture, off.batch(step, None).mixture)
-        b = shelved.batch(step, None)
+        a, b = plain.batch(step, None), shelved.batch(step, None)
+        assert torch.equal(a.mixture, off.batch(step, None).mixture)
         torch.testing.assert_close(b.stems.sum(1), b.mixture, atol=1e-5, rtol=0)
-        assert not torch.equal(b.mixture, plain.batch(step, None).mixture)
+        assert not torch.equal(b.mixture, a.mixture)
 
     sr, rng = shelved.cfg.sample_rate, np.random.default_rng(0)
     low_changes, high_changes = [], []
